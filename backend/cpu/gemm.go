@@ -1,0 +1,291 @@
+package cpu
+
+// Blocked single-precision GEMM in the GotoBLAS style: op(B) is packed into
+// kc×nr panels and op(A) into mr×kc panels (zero-padded at the edges), and a
+// micro-kernel computes one mr×nr tile of C at a time. Every element of C is
+// produced by the same micro-kernel over the same absolute k-blocks whatever
+// the tiling or the split over goroutines, so results do not depend on the
+// thread count.
+
+// Blocking sizes: kc columns of A share a packed panel; mc rows of A and nc
+// columns of B form one macro block.
+const (
+	gemmKC = 256
+	gemmMC = 96
+	gemmNC = 512
+)
+
+// gemmKernel is a micro-kernel: acc[i*nr+j] = Σ_p a[p*mr+i]·b[p*nr+j] over
+// p < kc, for packed panels a (kc×mr) and b (kc×nr).
+type gemmKernel struct {
+	name   string
+	mr, nr int
+	micro  func(kc int, a, b, acc []float32)
+	// full, when set, computes a whole mr×nr tile and merges it into c as
+	// storeTile would (same arithmetic); it is used for tiles away from the
+	// edges of C.
+	full func(kc int, a, b, c []float32, ldc int, alpha, beta float32, mode int)
+}
+
+// Merge modes of a tile into C.
+const (
+	mergeStore = iota // c = alpha·t (first k-block with beta = 0: C is not read)
+	mergeAccum        // c += alpha·t
+	mergeBlend        // c = beta·c + alpha·t
+)
+
+// goKernel is the portable micro-kernel. A 2×4 tile keeps its 8
+// accumulators and 6 operands in registers (4×4 spills on amd64), which
+// measured fastest of the pure-Go shapes tried.
+var goKernel = gemmKernel{name: "go2x4", mr: 2, nr: 4, micro: microGo2x4}
+
+// microGo2x4 is the portable micro-kernel (mr = 2, nr = 4).
+func microGo2x4(kc int, a, b, acc []float32) {
+	var c00, c01, c02, c03, c10, c11, c12, c13 float32
+	a = a[:2*kc]
+	b = b[:4*kc]
+	for p := 0; p < kc; p++ {
+		aa := a[2*p : 2*p+2 : 2*p+2]
+		bb := b[4*p : 4*p+4 : 4*p+4]
+		a0, a1 := aa[0], aa[1]
+		b0, b1, b2, b3 := bb[0], bb[1], bb[2], bb[3]
+		c00 += a0 * b0
+		c01 += a0 * b1
+		c02 += a0 * b2
+		c03 += a0 * b3
+		c10 += a1 * b0
+		c11 += a1 * b1
+		c12 += a1 * b2
+		c13 += a1 * b3
+	}
+	acc = acc[:8]
+	acc[0], acc[1], acc[2], acc[3] = c00, c01, c02, c03
+	acc[4], acc[5], acc[6], acc[7] = c10, c11, c12, c13
+}
+
+// gemmArgs is one C = alpha·op(A)·op(B) + beta·C problem on row-major
+// matrices: op(A) is m×k, op(B) is k×n, C is m×n.
+type gemmArgs struct {
+	transA, transB bool
+	m, n, k        int
+	alpha, beta    float32
+	a, b, c        []float32
+	lda, ldb, ldc  int
+}
+
+// gemm runs g split over goroutines by rows (or columns when C is wide and
+// short) of C.
+func (e *Engine) gemm(g gemmArgs) {
+	if g.m == 0 || g.n == 0 {
+		return
+	}
+	work := g.m * g.n * g.k
+	if work < 2*minParallelWork || e.threads == 1 {
+		w := e.getWork()
+		e.kern.run(g, w)
+		e.work.Put(w)
+		return
+	}
+	mr, nr := e.kern.mr, e.kern.nr
+	if (g.m+mr-1)/mr >= 2*((g.n+nr-1)/nr) || g.m >= 2*e.threads*mr {
+		e.parallelAligned(g.m, g.n*g.k, mr, func(lo, hi int) {
+			s := g
+			s.m = hi - lo
+			s.c = g.c[lo*g.ldc:]
+			if g.transA {
+				s.a = g.a[lo:]
+			} else {
+				s.a = g.a[lo*g.lda:]
+			}
+			w := e.getWork()
+			e.kern.run(s, w)
+			e.work.Put(w)
+		})
+		return
+	}
+	e.parallelAligned(g.n, g.m*g.k, nr, func(lo, hi int) {
+		s := g
+		s.n = hi - lo
+		s.c = g.c[lo:]
+		if g.transB {
+			s.b = g.b[lo*g.ldb:]
+		} else {
+			s.b = g.b[lo:]
+		}
+		w := e.getWork()
+		e.kern.run(s, w)
+		e.work.Put(w)
+	})
+}
+
+// gemmWork is the packing space of one goroutine, reused across calls.
+type gemmWork struct{ ap, bp, acc []float32 }
+
+// grow returns x resliced to n elements, reallocating when too small.
+func grow(x []float32, n int) []float32 {
+	if cap(x) < n {
+		return make([]float32, n)
+	}
+	return x[:n]
+}
+
+// getWork takes packing space from the engine's pool.
+func (e *Engine) getWork() *gemmWork {
+	if w, ok := e.work.Get().(*gemmWork); ok {
+		return w
+	}
+	return new(gemmWork)
+}
+
+// run computes g on the calling goroutine with packing space w.
+func (kern gemmKernel) run(g gemmArgs, w *gemmWork) {
+	if g.m == 0 || g.n == 0 {
+		return
+	}
+	if g.k == 0 {
+		for i := 0; i < g.m; i++ {
+			row := g.c[i*g.ldc : i*g.ldc+g.n]
+			for j := range row {
+				if g.beta == 0 {
+					row[j] = 0
+				} else {
+					row[j] *= g.beta
+				}
+			}
+		}
+		return
+	}
+	mr, nr := kern.mr, kern.nr
+	kcMax := min(gemmKC, g.k)
+	mcMax := min(gemmMC, (g.m+mr-1)/mr*mr)
+	ncMax := min(gemmNC, (g.n+nr-1)/nr*nr)
+	w.ap, w.bp, w.acc = grow(w.ap, mcMax*kcMax), grow(w.bp, ncMax*kcMax), grow(w.acc, mr*nr)
+	ap, bp, acc := w.ap, w.bp, w.acc
+	for jc := 0; jc < g.n; jc += gemmNC {
+		nb := min(gemmNC, g.n-jc)
+		for pc := 0; pc < g.k; pc += gemmKC {
+			kb := min(gemmKC, g.k-pc)
+			packB(bp, g, pc, kb, jc, nb, nr)
+			beta, mode := float32(1), mergeAccum
+			if pc == 0 {
+				beta = g.beta
+				switch beta {
+				case 0:
+					mode = mergeStore
+				case 1:
+				default:
+					mode = mergeBlend
+				}
+			}
+			for ic := 0; ic < g.m; ic += gemmMC {
+				mb := min(gemmMC, g.m-ic)
+				packA(ap, g, ic, mb, pc, kb, mr)
+				for jr := 0; jr < nb; jr += nr {
+					bpan := bp[jr*kb : (jr+nr)*kb]
+					for ir := 0; ir < mb; ir += mr {
+						apan := ap[ir*kb : (ir+mr)*kb]
+						if kern.full != nil && ir+mr <= mb && jr+nr <= nb {
+							kern.full(kb, apan, bpan, g.c[(ic+ir)*g.ldc+jc+jr:], g.ldc, g.alpha, beta, mode)
+							continue
+						}
+						kern.micro(kb, apan, bpan, acc)
+						storeTile(g, acc, ic+ir, min(mr, mb-ir), jc+jr, min(nr, nb-jr), nr, beta, mode)
+					}
+				}
+			}
+		}
+	}
+}
+
+// storeTile merges an mr×nr accumulator tile into C rows i0.., columns
+// j0.. in the given merge mode.
+func storeTile(g gemmArgs, acc []float32, i0, rows, j0, cols, nr int, beta float32, mode int) {
+	alpha := g.alpha
+	for i := 0; i < rows; i++ {
+		row := g.c[(i0+i)*g.ldc+j0 : (i0+i)*g.ldc+j0+cols]
+		t := acc[i*nr : i*nr+cols]
+		switch mode {
+		case mergeStore:
+			for j := range row {
+				row[j] = alpha * t[j]
+			}
+		case mergeAccum:
+			for j := range row {
+				row[j] += alpha * t[j]
+			}
+		default:
+			for j := range row {
+				row[j] = beta*row[j] + alpha*t[j]
+			}
+		}
+	}
+}
+
+// packA packs op(A) rows ic..ic+mb, columns pc..pc+kb into mr-row panels:
+// ap[panel][p][i], zero-padded to a multiple of mr rows.
+func packA(ap []float32, g gemmArgs, ic, mb, pc, kb, mr int) {
+	for ir := 0; ir < mb; ir += mr {
+		pan := ap[ir*kb : (ir+mr)*kb]
+		rows := min(mr, mb-ir)
+		if g.transA {
+			// op(A)[i][p] = a[p*lda + i]: rows of a are contiguous in i.
+			for p := 0; p < kb; p++ {
+				src := g.a[(pc+p)*g.lda+ic+ir:]
+				dst := pan[p*mr : p*mr+mr]
+				copy(dst[:rows], src[:rows])
+				clear(dst[rows:])
+			}
+			continue
+		}
+		for i := 0; i < rows; i++ {
+			src := g.a[(ic+ir+i)*g.lda+pc : (ic+ir+i)*g.lda+pc+kb]
+			for p, v := range src {
+				pan[p*mr+i] = v
+			}
+		}
+		for i := rows; i < mr; i++ {
+			for p := 0; p < kb; p++ {
+				pan[p*mr+i] = 0
+			}
+		}
+	}
+}
+
+// packB packs op(B) rows pc..pc+kb, columns jc..jc+nb into nr-column panels:
+// bp[panel][p][j], zero-padded to a multiple of nr columns.
+func packB(bp []float32, g gemmArgs, pc, kb, jc, nb, nr int) {
+	for jr := 0; jr < nb; jr += nr {
+		pan := bp[jr*kb : (jr+nr)*kb]
+		cols := min(nr, nb-jr)
+		if !g.transB {
+			if cols == 16 && nr == 16 {
+				for p := 0; p < kb; p++ {
+					o := (pc+p)*g.ldb + jc + jr
+					*(*[16]float32)(pan[p*16 : p*16+16]) = *(*[16]float32)(g.b[o : o+16])
+				}
+				continue
+			}
+			for p := 0; p < kb; p++ {
+				src := g.b[(pc+p)*g.ldb+jc+jr:]
+				dst := pan[p*nr : p*nr+nr]
+				for j := range cols {
+					dst[j] = src[j]
+				}
+				clear(dst[cols:])
+			}
+			continue
+		}
+		// op(B)[p][j] = b[j*ldb + p].
+		for j := 0; j < cols; j++ {
+			src := g.b[(jc+jr+j)*g.ldb+pc : (jc+jr+j)*g.ldb+pc+kb]
+			for p, v := range src {
+				pan[p*nr+j] = v
+			}
+		}
+		for j := cols; j < nr; j++ {
+			for p := 0; p < kb; p++ {
+				pan[p*nr+j] = 0
+			}
+		}
+	}
+}

@@ -1,0 +1,189 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"reflect"
+	"sort"
+	"strings"
+
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/sirl-dev/sirl/configs"
+	"github.com/sirl-dev/sirl/train"
+)
+
+// flatten turns a nested map into dotted keys.
+func flatten(prefix string, m map[string]any, out map[string]any) {
+	for k, v := range m {
+		key := k
+		if prefix != "" {
+			key = prefix + "." + k
+		}
+		if sub, ok := v.(map[string]any); ok {
+			flatten(key, sub, out)
+			continue
+		}
+		out[key] = v
+	}
+}
+
+// defaultKeys returns every config key with its default value.
+func defaultKeys() (map[string]any, error) {
+	raw, err := yaml.Marshal(train.Defaults())
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if err := yaml.Unmarshal(raw, &m); err != nil {
+		return nil, err
+	}
+	out := map[string]any{}
+	flatten("", m, out)
+	return out, nil
+}
+
+// addConfigFlags registers a --flag for every config key (dotted names).
+func addConfigFlags(fs *pflag.FlagSet) error {
+	keys, err := defaultKeys()
+	if err != nil {
+		return err
+	}
+	names := make([]string, 0, len(keys))
+	for k := range keys {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		if fs.Lookup(k) != nil {
+			continue
+		}
+		usage := "config key " + k
+		switch v := keys[k].(type) {
+		case bool:
+			fs.Bool(k, v, usage)
+		case int:
+			fs.Int(k, v, usage)
+		case float64:
+			fs.Float64(k, v, usage)
+		case string:
+			fs.String(k, v, usage)
+		case []any:
+			def := make([]string, len(v))
+			for i, s := range v {
+				def[i] = fmt.Sprint(s)
+			}
+			fs.StringSlice(k, def, usage)
+		default:
+			fs.String(k, fmt.Sprint(v), usage)
+		}
+	}
+	return nil
+}
+
+// loadConfig resolves defaults < file (or the embedded quickstart) <
+// SIRL_<KEY> env vars < flags, rejecting unknown keys and bad values with an
+// error that names the key (and the file).
+func loadConfig(fs *pflag.FlagSet, path string) (train.Config, error) {
+	var cfg train.Config
+	keys, err := defaultKeys()
+	if err != nil {
+		return cfg, err
+	}
+	v := viper.New()
+	v.SetConfigType("yaml")
+	for k, d := range keys {
+		v.SetDefault(k, d)
+	}
+	v.SetEnvPrefix("SIRL")
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AutomaticEnv()
+
+	name := path
+	var data []byte
+	if path == "" {
+		name = "configs/quickstart.yaml (embedded)"
+		data, err = configs.FS.ReadFile("quickstart.yaml")
+	} else if strings.HasPrefix(path, "configs/") && !fileExists(path) {
+		data, err = configs.FS.ReadFile(strings.TrimPrefix(path, "configs/"))
+	} else {
+		data, err = os.ReadFile(path)
+	}
+	if err != nil {
+		return cfg, fmt.Errorf("config %s: %w", name, err)
+	}
+	var fileMap map[string]any
+	if err := yaml.Unmarshal(data, &fileMap); err != nil {
+		return cfg, fmt.Errorf("config %s: not valid YAML: %w", name, err)
+	}
+	flat := map[string]any{}
+	flatten("", fileMap, flat)
+	for k := range flat {
+		if _, ok := keys[k]; !ok {
+			return cfg, fmt.Errorf("config %s: unknown key %q", name, k)
+		}
+	}
+	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
+		return cfg, fmt.Errorf("config %s: %w", name, err)
+	}
+	for _, env := range os.Environ() {
+		if !strings.HasPrefix(env, "SIRL_") {
+			continue
+		}
+		envKey := strings.SplitN(env, "=", 2)[0]
+		if !knownEnv(envKey, keys) {
+			return cfg, fmt.Errorf("environment variable %s: no such config key", envKey)
+		}
+	}
+	if fs != nil {
+		var bindErr error
+		fs.VisitAll(func(f *pflag.Flag) {
+			if _, ok := keys[f.Name]; ok && f.Changed {
+				if err := v.BindPFlag(f.Name, f); err != nil && bindErr == nil {
+					bindErr = err
+				}
+			}
+		})
+		if bindErr != nil {
+			return cfg, bindErr
+		}
+	}
+	if err := v.UnmarshalExact(&cfg); err != nil {
+		return cfg, fmt.Errorf("config %s: %w", name, err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, fmt.Errorf("config %s: %w", name, err)
+	}
+	return cfg, nil
+}
+
+// knownEnv reports whether SIRL_X names a config key (or a reserved var).
+func knownEnv(env string, keys map[string]any) bool {
+	name := strings.ToLower(strings.TrimPrefix(env, "SIRL_"))
+	switch name {
+	case "require_tokref", "cache_dir":
+		return true
+	}
+	for k := range keys {
+		if strings.ReplaceAll(k, ".", "_") == name {
+			return true
+		}
+	}
+	return false
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// configYAML renders a resolved config for config.yaml.
+func configYAML(cfg train.Config) ([]byte, error) {
+	if reflect.ValueOf(cfg).IsZero() {
+		return nil, fmt.Errorf("empty config")
+	}
+	return yaml.Marshal(cfg)
+}

@@ -1,0 +1,202 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sirl-dev/sirl/backend"
+	"github.com/sirl-dev/sirl/backend/cpu"
+	"github.com/sirl-dev/sirl/bench"
+	"github.com/sirl-dev/sirl/model"
+	"github.com/sirl-dev/sirl/rollout"
+	"github.com/sirl-dev/sirl/tokenizer"
+	"github.com/sirl-dev/sirl/train"
+)
+
+func newCompareCmd() *cobra.Command {
+	c := &common{}
+	cmd := &cobra.Command{Use: "compare", Short: "methods × seeds at equal sampled-token budgets → compare.md, compare.json, PNG plots", Args: cobra.NoArgs}
+	addCommon(cmd, c)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		cfg, err := loadConfig(cmd.Flags(), c.config)
+		if err != nil {
+			return err
+		}
+		out := c.out
+		if out == "" {
+			out = "runs/" + cfg.Name
+		}
+		if err := os.MkdirAll(out, 0o755); err != nil {
+			return err
+		}
+		yml, err := configYAML(cfg)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(out+"/config.yaml", yml, 0o644); err != nil {
+			return err
+		}
+		_, err = train.Compare(cmd.Context(), cfg, train.CompareOptions{Out: out, Log: cmd.ErrOrStderr(), NewEngine: newEngine})
+		if err != nil {
+			return err
+		}
+		md, err := os.ReadFile(out + "/compare.md")
+		if err != nil {
+			return err
+		}
+		fmt.Fprint(cmd.OutOrStdout(), string(md))
+		return nil
+	}
+	return cmd
+}
+
+func newSampleCmd() *cobra.Command {
+	c := &common{}
+	var prompt, ids string
+	var maxNew int
+	var greedy bool
+	var temp float64
+	cmd := &cobra.Command{Use: "sample", Short: "generate from a checkpoint (--checkpoint) or model folder (--model)", Args: cobra.NoArgs}
+	addCommon(cmd, c)
+	f := cmd.Flags()
+	f.StringVar(&prompt, "prompt", "", "prompt text (policy template for built-in tasks)")
+	f.StringVar(&ids, "ids", "", "prompt token ids, comma separated")
+	f.IntVar(&maxNew, "max-new", 64, "most new tokens")
+	f.BoolVar(&greedy, "greedy", false, "greedy decoding (else temperature sampling)")
+	f.Float64Var(&temp, "temperature", 1.0, "sampling temperature")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		cfg, err := loadConfig(cmd.Flags(), c.config)
+		if err != nil {
+			return err
+		}
+		if (prompt == "") == (ids == "") {
+			return fmt.Errorf("give exactly one of --prompt and --ids")
+		}
+		be, err := newEngine(cfg)
+		if err != nil {
+			return err
+		}
+		m, tok, err := loadForSampling(be, c)
+		if err != nil {
+			return err
+		}
+		var in []int32
+		if ids != "" {
+			for _, s := range strings.Split(ids, ",") {
+				v, err := strconv.Atoi(strings.TrimSpace(s))
+				if err != nil || v < 0 || v >= m.Cfg.Vocab {
+					return fmt.Errorf("--ids: %q is not a token id below %d", s, m.Cfg.Vocab)
+				}
+				in = append(in, int32(v))
+			}
+		} else {
+			in = tokenizer.PolicyPrompt(tok, prompt)
+		}
+		eos, _ := tok.Special(tokenizer.EOS)
+		gen, err := rollout.New(m, rollout.Config{BlockSize: 16, NumBlocks: (len(in)+maxNew)/16 + 8, MaxBatch: 1, EOS: eos})
+		if err != nil {
+			return err
+		}
+		sp := backend.SampleParams{Temperature: float32(temp), TopP: 1}
+		if greedy {
+			sp.Temperature = 0
+		}
+		out, _, err := gen.Generate([][]int32{in}, 1, sp, maxNew, rand.New(rand.NewPCG(cfg.Seed, 7)))
+		if err != nil {
+			return err
+		}
+		res := map[string]any{"ids": out[0].Tokens, "text": tok.Decode(out[0].Tokens), "finished": out[0].Finished}
+		if c.json {
+			return json.NewEncoder(cmd.OutOrStdout()).Encode(res)
+		}
+		fmt.Fprintln(cmd.OutOrStdout(), res["text"])
+		return nil
+	}
+	return cmd
+}
+
+// loadForSampling loads a model and its tokenizer from --checkpoint.
+func loadForSampling(be backend.Backend, c *common) (*model.Model, tokenizer.Tokenizer, error) {
+	if c.modelDir != "" {
+		return nil, nil, fmt.Errorf("--model %s: Hugging Face model folders are not supported by this build yet", c.modelDir)
+	}
+	if c.checkpoint == "" {
+		return nil, nil, fmt.Errorf("give --checkpoint FILE (a run's final.safetensors) or --model DIR")
+	}
+	m, _, err := model.LoadCheckpoint(be, c.checkpoint)
+	if err != nil {
+		return nil, nil, err
+	}
+	return m, tokenizer.NewChar(), nil
+}
+
+func newTokenizeCmd() *cobra.Command {
+	var tokFile, text string
+	var asJSON bool
+	cmd := &cobra.Command{Use: "tokenize", Short: "show the token ids of a text", Args: cobra.NoArgs}
+	f := cmd.Flags()
+	f.StringVar(&tokFile, "tokenizer", "", "a Hugging Face tokenizer.json (default: the built-in character vocabulary)")
+	f.StringVar(&text, "text", "", "text to encode")
+	f.BoolVar(&asJSON, "json", false, "print {\"ids\": [...]}")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		var ids []int32
+		if tokFile != "" {
+			bpe, err := tokenizer.LoadBPE(tokFile)
+			if err != nil {
+				return err
+			}
+			ids = bpe.EncodeWithSpecial(text)
+		} else {
+			var err error
+			if ids, err = tokenizer.NewChar().EncodeChecked(text); err != nil {
+				return fmt.Errorf("--text: %w", err)
+			}
+		}
+		if ids == nil {
+			ids = []int32{}
+		}
+		if asJSON {
+			return json.NewEncoder(cmd.OutOrStdout()).Encode(map[string]any{"ids": ids})
+		}
+		fmt.Fprintln(cmd.OutOrStdout(), ids)
+		return nil
+	}
+	return cmd
+}
+
+func newBenchCmd() *cobra.Command {
+	var asJSON bool
+	var threads int
+	cmd := &cobra.Command{Use: "bench cpu|kernels|e2e", Short: "benchmarks (GPU ones need a cuda build on a GPU)", Args: cobra.ExactArgs(1)}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the results as JSON")
+	cmd.Flags().IntVar(&threads, "threads", 0, "CPU engine threads (0 = all cores)")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		var res []bench.Result
+		var err error
+		switch args[0] {
+		case "cpu":
+			res, err = bench.CPU(cpu.New(threads))
+		case "kernels", "e2e":
+			err = fmt.Errorf("bench %s: runs on the GPU machine through scripts/gpu-report.sh (needs a -tags cuda build and a GPU)", args[0])
+		default:
+			err = fmt.Errorf("bench: unknown suite %q (cpu, kernels, e2e)", args[0])
+		}
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			enc := json.NewEncoder(cmd.OutOrStdout())
+			enc.SetIndent("", "  ")
+			return enc.Encode(res)
+		}
+		bench.Print(cmd.OutOrStdout(), res)
+		return nil
+	}
+	return cmd
+}

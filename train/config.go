@@ -1,0 +1,329 @@
+// Package train holds the training stages: SFT, RL (baselines and SIRL) and
+// evaluation, with the optimizer, metrics and checkpoint/resume. It speaks
+// only backend.Backend, so the same code runs on either engine.
+package train
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Config is a whole run: what to build, what to train on and how. Every
+// field is a config key (YAML, --flag and SIRL_<KEY> env var).
+type Config struct {
+	Name       string   `mapstructure:"name" yaml:"name"`
+	Seed       uint64   `mapstructure:"seed" yaml:"seed"`
+	Device     string   `mapstructure:"device" yaml:"device"`
+	Threads    int      `mapstructure:"threads" yaml:"threads"`
+	Stages     []string `mapstructure:"stages" yaml:"stages"`
+	LogSamples int      `mapstructure:"log_samples" yaml:"log_samples"`
+	// CheckpointEvery writes the rolling checkpoint every N steps of a
+	// stage (0: only at stage ends and on interrupt).
+	CheckpointEvery int `mapstructure:"checkpoint_every" yaml:"checkpoint_every"`
+
+	Model ModelConfig `mapstructure:"model" yaml:"model"`
+	Task  TaskConfig  `mapstructure:"task" yaml:"task"`
+	SFT   SFTConfig   `mapstructure:"sft" yaml:"sft"`
+	RL    RLConfig    `mapstructure:"rl" yaml:"rl"`
+	SIRL  SIRLConfig  `mapstructure:"sirl" yaml:"sirl"`
+	Eval  EvalConfig  `mapstructure:"eval" yaml:"eval"`
+
+	Compare CompareConfig `mapstructure:"compare" yaml:"compare"`
+}
+
+// CompareConfig is `train compare`: methods × seeds × tasks from one Stage-0
+// checkpoint per (task, seed) at equal total sampled tokens (METHOD.md §4.2).
+type CompareConfig struct {
+	Methods []string `mapstructure:"methods" yaml:"methods"`
+	Seeds   []int    `mapstructure:"seeds" yaml:"seeds"`
+	Tasks   []string `mapstructure:"tasks" yaml:"tasks"`
+}
+
+// ModelConfig picks the transformer. Zero sizes keep the preset's.
+type ModelConfig struct {
+	Preset         string `mapstructure:"preset" yaml:"preset"`
+	Dim            int    `mapstructure:"dim" yaml:"dim"`
+	Layers         int    `mapstructure:"layers" yaml:"layers"`
+	Heads          int    `mapstructure:"heads" yaml:"heads"`
+	KVHeads        int    `mapstructure:"kv_heads" yaml:"kv_heads"`
+	FFN            int    `mapstructure:"ffn" yaml:"ffn"`
+	MaxSeq         int    `mapstructure:"max_seq" yaml:"max_seq"`
+	TiedEmbeddings bool   `mapstructure:"tied_embeddings" yaml:"tied_embeddings"`
+}
+
+// TaskConfig picks the task and its splits.
+type TaskConfig struct {
+	Name      string `mapstructure:"name" yaml:"name"`
+	Mod       int    `mapstructure:"mod" yaml:"mod"`
+	TrainMin  int    `mapstructure:"train_min" yaml:"train_min"`
+	TrainMax  int    `mapstructure:"train_max" yaml:"train_max"`
+	HardMin   int    `mapstructure:"hard_min" yaml:"hard_min"`
+	HardMax   int    `mapstructure:"hard_max" yaml:"hard_max"`
+	HeldOut   int    `mapstructure:"heldout" yaml:"heldout"`
+	Hard      int    `mapstructure:"hard" yaml:"hard"`
+	TrainFile string `mapstructure:"train_file" yaml:"train_file"`
+	TestFile  string `mapstructure:"test_file" yaml:"test_file"`
+	HardFile  string `mapstructure:"hard_file" yaml:"hard_file"`
+	// MaxResponseLen is L_max, the most response tokens generated.
+	MaxResponseLen int `mapstructure:"max_response_len" yaml:"max_response_len"`
+}
+
+// OptimConfig is AdamW with linear warm-up then a constant or cosine rate.
+type OptimConfig struct {
+	LR          float64 `mapstructure:"lr" yaml:"lr"`
+	Beta1       float64 `mapstructure:"beta1" yaml:"beta1"`
+	Beta2       float64 `mapstructure:"beta2" yaml:"beta2"`
+	WeightDecay float64 `mapstructure:"weight_decay" yaml:"weight_decay"`
+	GradClip    float64 `mapstructure:"grad_clip" yaml:"grad_clip"`
+	WarmupSteps int     `mapstructure:"warmup_steps" yaml:"warmup_steps"`
+	Schedule    string  `mapstructure:"schedule" yaml:"schedule"`
+}
+
+// SFTConfig is the supervised stage (Stage 0 of METHOD.md §3.3).
+type SFTConfig struct {
+	Steps     int         `mapstructure:"steps" yaml:"steps"`
+	BatchSize int         `mapstructure:"batch_size" yaml:"batch_size"`
+	EvalEvery int         `mapstructure:"eval_every" yaml:"eval_every"`
+	Optim     OptimConfig `mapstructure:"optim" yaml:"optim"`
+	// RepairPairs is N_cold, the error-injected repair pairs mixed in
+	// (METHOD.md §3.3); 0 disables the repair cold start.
+	RepairPairs int `mapstructure:"repair_pairs" yaml:"repair_pairs"`
+	// RepairRatio is the share of repair examples in a batch (1:4 → 0.2).
+	RepairRatio float64 `mapstructure:"repair_ratio" yaml:"repair_ratio"`
+}
+
+// RLConfig is the RL stage; names follow TRL/verl where one exists.
+type RLConfig struct {
+	Algo                     string  `mapstructure:"algo" yaml:"algo"`
+	Steps                    int     `mapstructure:"steps" yaml:"steps"`
+	PromptsPerStep           int     `mapstructure:"prompts_per_step" yaml:"prompts_per_step"`
+	NumGenerations           int     `mapstructure:"num_generations" yaml:"num_generations"`
+	Temperature              float64 `mapstructure:"temperature" yaml:"temperature"`
+	TopP                     float64 `mapstructure:"top_p" yaml:"top_p"`
+	TopK                     int     `mapstructure:"top_k" yaml:"top_k"`
+	Epsilon                  float64 `mapstructure:"epsilon" yaml:"epsilon"`
+	EpsilonHigh              float64 `mapstructure:"epsilon_high" yaml:"epsilon_high"`
+	Beta                     float64 `mapstructure:"beta" yaml:"beta"`
+	LossType                 string  `mapstructure:"loss_type" yaml:"loss_type"`
+	ScaleRewards             bool    `mapstructure:"scale_rewards" yaml:"scale_rewards"`
+	NumIterations            int     `mapstructure:"num_iterations" yaml:"num_iterations"`
+	Minibatches              int     `mapstructure:"minibatches" yaml:"minibatches"`
+	MaskTruncatedCompletions bool    `mapstructure:"mask_truncated_completions" yaml:"mask_truncated_completions"`
+	DynamicSampling          bool    `mapstructure:"dynamic_sampling" yaml:"dynamic_sampling"`
+	MaxGenBatches            int     `mapstructure:"max_gen_batches" yaml:"max_gen_batches"`
+	MCRollouts               int     `mapstructure:"mc_rollouts" yaml:"mc_rollouts"`
+	EvalEvery                int     `mapstructure:"eval_every" yaml:"eval_every"`
+	TokenBudget              int64   `mapstructure:"token_budget" yaml:"token_budget"`
+	// EvalPoints evaluates held-out greedy accuracy at this many evenly
+	// spaced fractions of the token budget (the compare curves).
+	EvalPoints int         `mapstructure:"eval_points" yaml:"eval_points"`
+	Optim      OptimConfig `mapstructure:"optim" yaml:"optim"`
+}
+
+// SIRLConfig holds the method's knobs (METHOD.md §3.12).
+type SIRLConfig struct {
+	Identify             string  `mapstructure:"identify" yaml:"identify"`
+	RewardThreshold      float64 `mapstructure:"reward_threshold" yaml:"reward_threshold"`
+	MaxRepairsPerPrompt  int     `mapstructure:"max_repairs_per_prompt" yaml:"max_repairs_per_prompt"`
+	RepairCandidates     int     `mapstructure:"repair_candidates" yaml:"repair_candidates"`
+	RepairTemperature    float64 `mapstructure:"repair_temperature" yaml:"repair_temperature"`
+	LambdaEdit           float64 `mapstructure:"lambda_edit" yaml:"lambda_edit"`
+	DeltaMax             float64 `mapstructure:"delta_max" yaml:"delta_max"`
+	Audit                string  `mapstructure:"audit" yaml:"audit"`
+	Truncation           string  `mapstructure:"truncation" yaml:"truncation"`
+	K                    int     `mapstructure:"k" yaml:"k"`
+	LambdaRep            float64 `mapstructure:"lambda_rep" yaml:"lambda_rep"`
+	RepLoss              string  `mapstructure:"rep_loss" yaml:"rep_loss"`
+	AdvScale             string  `mapstructure:"adv_scale" yaml:"adv_scale"`
+	Alpha                float64 `mapstructure:"alpha" yaml:"alpha"`
+	GateScope            string  `mapstructure:"gate_scope" yaml:"gate_scope"`
+	GateNorm             string  `mapstructure:"gate_norm" yaml:"gate_norm"`
+	Loss                 string  `mapstructure:"loss" yaml:"loss"`
+	IncludeCorrect       string  `mapstructure:"include_correct" yaml:"include_correct"`
+	Fallback             string  `mapstructure:"fallback" yaml:"fallback"`
+	Replay               bool    `mapstructure:"replay" yaml:"replay"`
+	ReplayCapacity       int     `mapstructure:"replay_capacity" yaml:"replay_capacity"`
+	ReplayMaxAge         int     `mapstructure:"replay_max_age" yaml:"replay_max_age"`
+	ReplayFraction       float64 `mapstructure:"replay_fraction" yaml:"replay_fraction"`
+	ISCap                float64 `mapstructure:"is_cap" yaml:"is_cap"`
+	MCRollouts           int     `mapstructure:"mc_rollouts" yaml:"mc_rollouts"`
+	Gates                string  `mapstructure:"gates" yaml:"gates"`
+	OffPolicyShapingMode string  `mapstructure:"offpolicy_shaping" yaml:"offpolicy_shaping"`
+}
+
+// EvalConfig is held-out evaluation: greedy accuracy plus avg@k / pass@k.
+type EvalConfig struct {
+	Samples     int     `mapstructure:"samples" yaml:"samples"`
+	Temperature float64 `mapstructure:"temperature" yaml:"temperature"`
+	Hard        bool    `mapstructure:"hard" yaml:"hard"`
+}
+
+// Defaults is the configuration every run starts from before its file,
+// env vars and flags are applied (METHOD.md §3.12 defaults).
+func Defaults() Config {
+	adam := OptimConfig{LR: 2e-5, Beta1: 0.9, Beta2: 0.95, WeightDecay: 0.01, GradClip: 1.0, WarmupSteps: 10, Schedule: "constant"}
+	sftAdam := adam
+	sftAdam.LR = 1e-3
+	sftAdam.Schedule = "cosine"
+	return Config{
+		Name: "run", Seed: 1, Device: "auto", Stages: []string{"sft", "rl", "eval"},
+		Model: ModelConfig{Preset: "small"},
+		Task: TaskConfig{Name: "t1", Mod: 97, TrainMin: 2, TrainMax: 4, HardMin: 5, HardMax: 6,
+			HeldOut: 200, Hard: 200, MaxResponseLen: 64},
+		SFT: SFTConfig{Steps: 300, BatchSize: 32, EvalEvery: 100, Optim: sftAdam, RepairPairs: 0, RepairRatio: 0.2},
+		RL: RLConfig{Algo: "grpo", Steps: 50, PromptsPerStep: 16, NumGenerations: 8, Temperature: 1.0,
+			TopP: 1.0, Epsilon: 0.2, EpsilonHigh: 0.2, LossType: "", ScaleRewards: true, NumIterations: 1,
+			Minibatches: 1, MaskTruncatedCompletions: true, MaxGenBatches: 4, MCRollouts: 4,
+			EvalEvery: 0, Optim: adam},
+		SIRL: SIRLConfig{Identify: "repair", RewardThreshold: 0.5, MaxRepairsPerPrompt: 4, RepairCandidates: 2,
+			RepairTemperature: 1.0, LambdaEdit: 0.5, DeltaMax: 0.9, Audit: "rules", Truncation: "adaptive", K: 8,
+			LambdaRep: 0.1, RepLoss: "grpo", AdvScale: "pair", Alpha: 1.0, GateScope: "ops",
+			GateNorm: "seq_mean_active", Loss: "gated_token", IncludeCorrect: "false", Fallback: "none",
+			ReplayCapacity: 4096, ReplayMaxAge: 4, ReplayFraction: 0.25, ISCap: 3.0, MCRollouts: 4,
+			Gates: "diff", OffPolicyShapingMode: "none"},
+		Eval:    EvalConfig{Samples: 0, Temperature: 1.0, Hard: true},
+		Compare: CompareConfig{Methods: []string{"grpo", "sirl-repair"}, Seeds: []int{1, 2, 3}, Tasks: []string{"t1"}},
+	}
+}
+
+func oneOf(key, v string, allowed ...string) error {
+	for _, a := range allowed {
+		if v == a {
+			return nil
+		}
+	}
+	return fmt.Errorf("config key %s: %q is not one of %s", key, v, strings.Join(allowed, ", "))
+}
+
+func positive(key string, v int) error {
+	if v <= 0 {
+		return fmt.Errorf("config key %s: must be > 0, got %d", key, v)
+	}
+	return nil
+}
+
+func nonNeg(key string, v int) error {
+	if v < 0 {
+		return fmt.Errorf("config key %s: must be ≥ 0, got %d", key, v)
+	}
+	return nil
+}
+
+func inRange(key string, v, lo, hi float64) error {
+	if v < lo || v > hi {
+		return fmt.Errorf("config key %s: %g is out of range [%g, %g]", key, v, lo, hi)
+	}
+	return nil
+}
+
+// Validate checks every key's range; the error names the key.
+func (c *Config) Validate() error {
+	checks := []error{
+		oneOf("device", c.Device, "cpu", "cuda", "auto"),
+		nonNeg("threads", c.Threads),
+		nonNeg("log_samples", c.LogSamples),
+		positive("task.max_response_len", c.Task.MaxResponseLen),
+		positive("task.train_min", c.Task.TrainMin),
+		positive("task.heldout", c.Task.HeldOut),
+		nonNeg("task.hard", c.Task.Hard),
+		nonNeg("sft.steps", c.SFT.Steps),
+		positive("sft.batch_size", c.SFT.BatchSize),
+		nonNeg("sft.eval_every", c.SFT.EvalEvery),
+		nonNeg("sft.repair_pairs", c.SFT.RepairPairs),
+		inRange("sft.repair_ratio", c.SFT.RepairRatio, 0, 1),
+		oneOf("rl.algo", c.RL.Algo, "grpo", "dapo", "dr_grpo", "gspo", "vineppo", "sirl"),
+		nonNeg("rl.steps", c.RL.Steps),
+		positive("rl.prompts_per_step", c.RL.PromptsPerStep),
+		positive("rl.num_generations", c.RL.NumGenerations),
+		inRange("rl.temperature", c.RL.Temperature, 0, 10),
+		inRange("rl.top_p", c.RL.TopP, 1e-6, 1),
+		nonNeg("rl.top_k", c.RL.TopK),
+		inRange("rl.epsilon", c.RL.Epsilon, 0, 1),
+		inRange("rl.epsilon_high", c.RL.EpsilonHigh, 0, 10),
+		inRange("rl.beta", c.RL.Beta, 0, 10),
+		oneOf("rl.loss_type", c.RL.LossType, "", "grpo", "dapo", "dr_grpo", "bnpo"),
+		positive("rl.num_iterations", c.RL.NumIterations),
+		positive("rl.minibatches", c.RL.Minibatches),
+		positive("rl.max_gen_batches", c.RL.MaxGenBatches),
+		positive("rl.mc_rollouts", c.RL.MCRollouts),
+		nonNeg("rl.eval_every", c.RL.EvalEvery),
+		nonNeg("checkpoint_every", c.CheckpointEvery),
+		oneOf("sirl.identify", c.SIRL.Identify, "repair", "mc", "sibling"),
+		inRange("sirl.reward_threshold", c.SIRL.RewardThreshold, 0, 1),
+		positive("sirl.max_repairs_per_prompt", c.SIRL.MaxRepairsPerPrompt),
+		positive("sirl.repair_candidates", c.SIRL.RepairCandidates),
+		inRange("sirl.repair_temperature", c.SIRL.RepairTemperature, 0, 10),
+		inRange("sirl.lambda_edit", c.SIRL.LambdaEdit, 0, 0.999),
+		inRange("sirl.delta_max", c.SIRL.DeltaMax, 0, 1),
+		oneOf("sirl.audit", c.SIRL.Audit, "rules", "none", "oracle"),
+		oneOf("sirl.truncation", c.SIRL.Truncation, "adaptive", "off"),
+		positive("sirl.k", c.SIRL.K),
+		inRange("sirl.lambda_rep", c.SIRL.LambdaRep, 0, 100),
+		oneOf("sirl.rep_loss", c.SIRL.RepLoss, "grpo", "sft"),
+		oneOf("sirl.adv_scale", c.SIRL.AdvScale, "pair", "grpo", "mc"),
+		inRange("sirl.alpha", c.SIRL.Alpha, 0, 100),
+		oneOf("sirl.gate_scope", c.SIRL.GateScope, "ops", "first_divergence", "step"),
+		oneOf("sirl.gate_norm", c.SIRL.GateNorm, "seq_mean_active", "token_mean_active", "const"),
+		oneOf("sirl.loss", c.SIRL.Loss, "gated_token", "gated_gspo"),
+		oneOf("sirl.include_correct", c.SIRL.IncludeCorrect, "false", "grpo"),
+		oneOf("sirl.fallback", c.SIRL.Fallback, "none", "grpo"),
+		positive("sirl.replay_capacity", c.SIRL.ReplayCapacity),
+		positive("sirl.replay_max_age", c.SIRL.ReplayMaxAge),
+		inRange("sirl.replay_fraction", c.SIRL.ReplayFraction, 0, 1),
+		inRange("sirl.is_cap", c.SIRL.ISCap, 1, 100),
+		positive("sirl.mc_rollouts", c.SIRL.MCRollouts),
+		oneOf("sirl.gates", c.SIRL.Gates, "diff", "oracle"),
+		oneOf("sirl.offpolicy_shaping", c.SIRL.OffPolicyShapingMode, "none", "luffy"),
+		nonNeg("eval.samples", c.Eval.Samples),
+		nonNeg("rl.eval_points", c.RL.EvalPoints),
+		inRange("eval.temperature", c.Eval.Temperature, 0, 10),
+	}
+	for _, o := range []struct {
+		key string
+		o   OptimConfig
+	}{{"sft.optim", c.SFT.Optim}, {"rl.optim", c.RL.Optim}} {
+		checks = append(checks,
+			inRange(o.key+".lr", o.o.LR, 0, 1),
+			inRange(o.key+".beta1", o.o.Beta1, 0, 0.99999),
+			inRange(o.key+".beta2", o.o.Beta2, 0, 0.99999999),
+			inRange(o.key+".weight_decay", o.o.WeightDecay, 0, 10),
+			inRange(o.key+".grad_clip", o.o.GradClip, 0, 1e6),
+			nonNeg(o.key+".warmup_steps", o.o.WarmupSteps),
+			oneOf(o.key+".schedule", o.o.Schedule, "constant", "cosine", "linear"))
+	}
+	for _, m := range c.Compare.Methods {
+		if _, ok := methodOverrides(m); !ok {
+			checks = append(checks, fmt.Errorf("config key compare.methods: unknown method %q (known: %s)", m, strings.Join(MethodNames(), ", ")))
+		}
+	}
+	for _, s := range c.Stages {
+		checks = append(checks, oneOf("stages", s, "sft", "rl", "eval"))
+	}
+	if c.Task.TrainMax < c.Task.TrainMin {
+		checks = append(checks, fmt.Errorf("config key task.train_max: %d is below task.train_min %d", c.Task.TrainMax, c.Task.TrainMin))
+	}
+	if c.Task.Hard > 0 && c.Task.HardMax < c.Task.HardMin {
+		checks = append(checks, fmt.Errorf("config key task.hard_max: %d is below task.hard_min %d", c.Task.HardMax, c.Task.HardMin))
+	}
+	for _, err := range checks {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// lossType resolves the RL loss aggregation: an explicit rl.loss_type wins,
+// else each algorithm's own (METHOD.md §2.2).
+func (c *Config) lossType() string {
+	if c.RL.LossType != "" {
+		return c.RL.LossType
+	}
+	switch c.RL.Algo {
+	case "dapo", "vineppo":
+		return "dapo"
+	case "dr_grpo":
+		return "dr_grpo"
+	}
+	return "grpo"
+}

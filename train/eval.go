@@ -1,0 +1,111 @@
+package train
+
+import (
+	"math/rand/v2"
+
+	"github.com/sirl-dev/sirl/backend"
+	"github.com/sirl-dev/sirl/task"
+	"github.com/sirl-dev/sirl/tokenizer"
+)
+
+// EvalResult holds held-out figures: greedy accuracy, and with k samples
+// per problem avg@k (mean accuracy of the samples) and pass@k (any correct).
+type EvalResult struct {
+	N      int     `json:"n"`
+	Greedy float64 `json:"greedy_accuracy"`
+	K      int     `json:"k,omitempty"`
+	AvgK   float64 `json:"avg_at_k,omitempty"`
+	PassK  float64 `json:"pass_at_k,omitempty"`
+}
+
+// evalChunk is how many prompts are decoded together.
+const evalChunk = 256
+
+// evaluate decodes every problem greedily (and k samples at the eval
+// temperature when k > 0, drawn from rng) and scores them with the task's
+// verifier. The result depends only on the weights, the problems, k and
+// rng's state, so a checkpoint re-evaluates to the same figure.
+func (e *env) evaluate(probs []task.Problem, k int, rng *rand.Rand) (EvalResult, error) {
+	r := EvalResult{N: len(probs), K: k}
+	if len(probs) == 0 {
+		return r, nil
+	}
+	maxNew := e.cfg.Task.MaxResponseLen
+	correct, sampleCorrect, pass := 0, 0, 0
+	for lo := 0; lo < len(probs); lo += evalChunk {
+		hi := min(lo+evalChunk, len(probs))
+		prompts := make([][]int32, 0, hi-lo)
+		for _, p := range probs[lo:hi] {
+			prompts = append(prompts, tokenizer.PolicyPrompt(e.tok, p.Prompt))
+		}
+		greedy, _, err := e.gen.Generate(prompts, 1, backend.SampleParams{Temperature: 0, TopP: 1}, maxNew, rand.New(rand.NewPCG(0, 0)))
+		e.be.ResetPool(backend.Activations)
+		if err != nil {
+			return r, err
+		}
+		for i, s := range greedy {
+			if e.task.Reward(probs[lo+i], e.tok.Decode(s.Tokens)) >= 1 {
+				correct++
+			}
+		}
+		if k > 0 {
+			sp := backend.SampleParams{Temperature: float32(e.cfg.Eval.Temperature), TopP: 1}
+			samples, _, err := e.gen.Generate(prompts, k, sp, maxNew, rng)
+			e.be.ResetPool(backend.Activations)
+			if err != nil {
+				return r, err
+			}
+			for i := range prompts {
+				any := false
+				for j := 0; j < k; j++ {
+					if e.task.Reward(probs[lo+i], e.tok.Decode(samples[i*k+j].Tokens)) >= 1 {
+						sampleCorrect++
+						any = true
+					}
+				}
+				if any {
+					pass++
+				}
+			}
+		}
+	}
+	r.Greedy = float64(correct) / float64(len(probs))
+	if k > 0 {
+		r.AvgK = float64(sampleCorrect) / float64(len(probs)*k)
+		r.PassK = float64(pass) / float64(len(probs))
+	}
+	return r, nil
+}
+
+// runFinalEval is the eval stage: held-out and harder held-out splits.
+func (e *env) runFinalEval() error {
+	k := e.cfg.Eval.Samples
+	rng := rand.New(rand.NewPCG(e.cfg.Seed, 0xE7A1))
+	r, err := e.evaluate(e.splits.HeldOut, k, rng)
+	if err != nil {
+		return err
+	}
+	s := e.state.Summary
+	s["eval.greedy_accuracy"] = r.Greedy
+	s["eval.n"] = r.N
+	if k > 0 {
+		s["eval.k"] = k
+		s["eval.avg_at_k"] = r.AvgK
+		s["eval.pass_at_k"] = r.PassK
+	}
+	e.logf("eval: held-out greedy accuracy %.3f (n=%d)", r.Greedy, r.N)
+	if e.cfg.Eval.Hard && len(e.splits.Hard) > 0 {
+		h, err := e.evaluate(e.splits.Hard, k, rng)
+		if err != nil {
+			return err
+		}
+		s["eval.hard.greedy_accuracy"] = h.Greedy
+		s["eval.hard.n"] = h.N
+		if k > 0 {
+			s["eval.hard.avg_at_k"] = h.AvgK
+			s["eval.hard.pass_at_k"] = h.PassK
+		}
+		e.logf("eval: harder held-out greedy accuracy %.3f (n=%d)", h.Greedy, h.N)
+	}
+	return nil
+}

@@ -1,0 +1,221 @@
+package train
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"time"
+
+	"github.com/sirl-dev/sirl/backend"
+	"github.com/sirl-dev/sirl/rollout"
+	"github.com/sirl-dev/sirl/supervise"
+	"github.com/sirl-dev/sirl/task"
+	"github.com/sirl-dev/sirl/tokenizer"
+)
+
+type (
+	rolloutSample = rollout.Sample
+	taskProblem   = task.Problem
+)
+
+// group is one prompt with its G samples and their rewards.
+type group struct {
+	prob    task.Problem
+	prompt  []int32
+	samples []rollout.Sample
+	texts   []string
+	rewards []float64
+}
+
+// rlStep carries one step's batch and bookkeeping for metrics.
+type rlStep struct {
+	groups   []group
+	seqs     []Seq
+	rep      []Seq // repair-mode sequences (SIRL J_rep)
+	counters map[string]float64
+	decoded  int64 // all sampled tokens this step (rollouts, repairs, probes)
+	prefill  int64
+	phase    map[string]float64 // seconds per phase
+}
+
+func (s *rlStep) add(key string, v float64) { s.counters[key] += v }
+
+func (s *rlStep) addGen(st rollout.Stats) {
+	s.decoded += st.Decoded
+	s.prefill += st.Prefilled
+}
+
+// samplingParams are the rollout sampling knobs of the RL config.
+func (e *env) samplingParams() backend.SampleParams {
+	c := e.cfg.RL
+	return backend.SampleParams{Temperature: float32(c.Temperature), TopK: c.TopK, TopP: float32(c.TopP)}
+}
+
+// rollGroups samples n prompts and G completions each, and scores them.
+func (e *env) rollGroups(rng *rand.Rand, n int, st *rlStep) ([]group, error) {
+	c := e.cfg.RL
+	gs := make([]group, n)
+	prompts := make([][]int32, n)
+	for i := range gs {
+		gs[i].prob = e.splits.SampleTrain(rng)
+		gs[i].prompt = tokenizer.PolicyPrompt(e.tok, gs[i].prob.Prompt)
+		prompts[i] = gs[i].prompt
+	}
+	t0 := time.Now()
+	samples, stats, err := e.gen.Generate(prompts, c.NumGenerations, e.samplingParams(), e.cfg.Task.MaxResponseLen, rng)
+	e.be.ResetPool(backend.Activations)
+	if err != nil {
+		return nil, err
+	}
+	st.addGen(stats)
+	st.phase["generation"] += time.Since(t0).Seconds()
+	t1 := time.Now()
+	for i := range gs {
+		gs[i].samples = samples[i*c.NumGenerations : (i+1)*c.NumGenerations]
+		for _, s := range gs[i].samples {
+			txt := e.tok.Decode(s.Tokens)
+			gs[i].texts = append(gs[i].texts, txt)
+			gs[i].rewards = append(gs[i].rewards, e.task.Reward(gs[i].prob, txt))
+		}
+	}
+	st.phase["scoring"] += time.Since(t1).Seconds()
+	return gs, nil
+}
+
+// respTokens is a sample's scored response: its tokens plus EOS when it
+// finished.
+func (e *env) respTokens(s rollout.Sample) []int32 {
+	out := append([]int32(nil), s.Tokens...)
+	if s.Finished {
+		out = append(out, e.eos)
+	}
+	return out
+}
+
+// baselineSeqs turns groups into policy sequences with one advantage per
+// sequence (GRPO, DAPO, Dr. GRPO, GSPO).
+func (e *env) baselineSeqs(gs []group, st *rlStep) []Seq {
+	c := e.cfg.RL
+	var seqs []Seq
+	for _, g := range gs {
+		algo := "grpo"
+		if c.Algo == "dr_grpo" {
+			algo = "dr_grpo"
+		}
+		adv, _ := supervise.GroupAdvantages(g.rewards, algo, c.ScaleRewards, 1e-6)
+		for i, s := range g.samples {
+			if c.MaskTruncatedCompletions && s.Truncated {
+				st.add("masked_truncated", 1)
+				continue
+			}
+			resp := e.respTokens(s)
+			a := make([]float32, len(resp))
+			for j := range a {
+				a[j] = float32(adv[i])
+			}
+			seqs = append(seqs, Seq{Context: g.prompt, Response: resp, Adv: a})
+		}
+	}
+	return seqs
+}
+
+// normalise sets each sequence's token weights for the loss aggregation
+// (supervise.TokenWeights), gated by the sequences' current Weight when
+// gated is true (a nil Weight means all tokens active).
+func (e *env) normalise(seqs []Seq, mode string, gated bool) error {
+	lens := make([]int, len(seqs))
+	gates := make([][]float32, len(seqs))
+	for i, s := range seqs {
+		lens[i] = len(s.Response)
+		if gated && s.Weight != nil {
+			gates[i] = s.Weight
+		} else {
+			g := make([]float32, len(s.Response))
+			for j := range g {
+				g[j] = 1
+			}
+			gates[i] = g
+		}
+	}
+	w, err := supervise.TokenWeights(mode, lens, gates, e.cfg.Task.MaxResponseLen)
+	if err != nil {
+		return err
+	}
+	for i := range seqs {
+		if seqs[i].IS != nil {
+			for j := range w[i] {
+				w[i][j] *= seqs[i].IS[j]
+			}
+		}
+		seqs[i].Weight = w[i]
+	}
+	return nil
+}
+
+// aggMode maps an RL loss type to the supervise weight mode.
+func aggMode(lossType string) string {
+	switch lossType {
+	case "dapo", "bnpo":
+		return "token-mean"
+	case "dr_grpo":
+		return "seq-mean-token-sum-norm"
+	}
+	return "seq-mean-token-mean"
+}
+
+// rlMetrics summarises the groups of a step with TRL/verl names.
+func rlMetrics(gs []group, row map[string]any) {
+	var rs []float64
+	zeroStd, lens, maxLen, clipped, n := 0, 0.0, 0, 0, 0
+	allZero, allOne := 0, 0
+	for _, g := range gs {
+		mean, std := meanStd(g.rewards)
+		if std == 0 {
+			zeroStd++
+			if mean == 0 {
+				allZero++
+			} else {
+				allOne++
+			}
+		}
+		rs = append(rs, g.rewards...)
+		for _, s := range g.samples {
+			lens += float64(len(s.Tokens))
+			maxLen = max(maxLen, len(s.Tokens))
+			if s.Truncated {
+				clipped++
+			}
+			n++
+		}
+	}
+	mean, std := meanStd(rs)
+	row["reward"] = mean
+	row["reward_std"] = std
+	row["frac_reward_zero_std"] = float64(zeroStd) / float64(max(1, len(gs)))
+	row["groups/all_fail"] = float64(allZero) / float64(max(1, len(gs)))
+	row["groups/all_pass"] = float64(allOne) / float64(max(1, len(gs)))
+	row["groups/mixed"] = float64(len(gs)-zeroStd) / float64(max(1, len(gs)))
+	row["completions/mean_length"] = lens / float64(max(1, n))
+	row["completions/max_length"] = maxLen
+	row["completions/clipped_ratio"] = float64(clipped) / float64(max(1, n))
+}
+
+func meanStd(xs []float64) (float64, float64) {
+	if len(xs) == 0 {
+		return 0, 0
+	}
+	m := 0.0
+	for _, x := range xs {
+		m += x
+	}
+	m /= float64(len(xs))
+	v := 0.0
+	for _, x := range xs {
+		v += (x - m) * (x - m)
+	}
+	return m, math.Sqrt(v / float64(len(xs)))
+}
+
+// errNoSignal is returned by a step builder when no sequence carries a
+// gradient (every group all-pass or all-fail).
+var errNoSignal = fmt.Errorf("no sequence with a non-zero advantage")

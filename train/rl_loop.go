@@ -1,0 +1,282 @@
+package train
+
+import (
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"time"
+
+	"github.com/sirl-dev/sirl/backend"
+	"github.com/sirl-dev/sirl/model"
+)
+
+// runRL is the RL stage: rollouts → rewards → advantages (per algo) → the
+// clipped token-level PG loss → AdamW, until rl.steps or rl.token_budget.
+func (e *env) runRL() error {
+	c := e.cfg.RL
+	pcg, err := e.stageRNG("rl")
+	if err != nil {
+		return err
+	}
+	rng := rand.New(pcg)
+	opt := &optimizer{cfg: c.Optim, total: c.Steps, step: e.state.OptStep}
+	var ref *model.Model
+	if c.Beta > 0 {
+		if ref, err = e.frozenCopy(); err != nil {
+			return err
+		}
+	}
+	sirl, err := e.newSIRL()
+	if err != nil {
+		return err
+	}
+	if _, ok := e.state.Summary["rl.start.eval.greedy_accuracy"]; !ok {
+		if v, ok := e.state.Summary["sft.eval.greedy_accuracy"]; ok {
+			e.state.Summary["rl.start.eval.greedy_accuracy"] = v
+		}
+	}
+	bar := newProgress(e.log, c.Steps, "rl ("+c.Algo+")")
+	bar.Set(e.state.Step)
+	var last map[string]any
+	for e.state.Step < c.Steps && !e.budgetSpent() {
+		if err := e.ctx.Err(); err != nil {
+			return e.interrupted()
+		}
+		t0 := time.Now()
+		st := &rlStep{counters: map[string]float64{}, phase: map[string]float64{}}
+		if err := e.buildStep(rng, st, sirl); err != nil {
+			return fmt.Errorf("rl step %d: %w", e.state.Step+1, err)
+		}
+		row := map[string]any{}
+		rlMetrics(st.groups, row)
+		t1 := time.Now()
+		if len(st.seqs)+len(st.rep) > 0 {
+			if err := e.update(st, opt, ref, row); err != nil {
+				return err
+			}
+		} else {
+			row["skipped"] = 1
+		}
+		st.phase["training"] += time.Since(t1).Seconds()
+		e.state.Step++
+		e.state.OptStep = opt.step
+		e.addCumulative("rl.tokens.decoded", float64(st.decoded))
+		e.addCumulative("rl.tokens.prefilled", float64(st.prefill))
+		if v, ok := row["tokens/trained"].(int); ok {
+			e.addCumulative("rl.tokens.trained", float64(v))
+		}
+		e.addCumulative("rl.localised", st.counters["sirl/localised"])
+		e.addCumulative("rl.localised_correct", st.counters["sirl/localised_correct"])
+		dt := time.Since(t0).Seconds()
+		row["tokens/decoded"] = st.decoded
+		row["tokens/prefilled"] = st.prefill
+		row["tokens/decoded_cumulative"] = e.state.Summary["rl.tokens.decoded"]
+		row["tokens_per_second"] = float64(st.decoded) / dt
+		row["step_seconds"] = dt
+		for k, v := range st.phase {
+			row["time/"+k] = v
+		}
+		for k, v := range st.counters {
+			row[k] = v
+		}
+		if e.evalPointDue() || (c.EvalEvery > 0 && e.state.Step%c.EvalEvery == 0) {
+			r, err := e.evaluate(e.splits.HeldOut, 0, nil)
+			if err != nil {
+				return err
+			}
+			row["eval/greedy_accuracy"] = r.Greedy
+			e.logf("rl step %d: reward %.3f held-out greedy accuracy %.3f", e.state.Step, row["reward"], r.Greedy)
+		}
+		if err := e.metrics.Write("rl", e.state.Step, row); err != nil {
+			return err
+		}
+		last = row
+		if err := e.saveRNG(pcg); err != nil {
+			return err
+		}
+		if sirl != nil {
+			e.state.Extra["replay"] = sirl.snapshot()
+		}
+		bar.Set(e.state.Step)
+		if e.cfg.CheckpointEvery > 0 && e.state.Step%e.cfg.CheckpointEvery == 0 {
+			if err := e.saveCheckpoint(); err != nil {
+				return err
+			}
+		}
+		if e.hook != nil {
+			e.hook("rl", e.state.Step)
+		}
+	}
+	bar.Finish()
+	if last != nil {
+		printRLTable(e.log, last)
+	}
+	e.state.Summary["rl.steps"] = e.state.Step
+	return e.stageEval("rl")
+}
+
+// evalPointDue reports whether the cumulative sampled tokens crossed the
+// next of rl.eval_points evenly spaced fractions of rl.token_budget (and
+// marks it done).
+func (e *env) evalPointDue() bool {
+	c := e.cfg.RL
+	if c.EvalPoints <= 0 || c.TokenBudget <= 0 {
+		return false
+	}
+	done, _ := e.state.Summary["rl.eval_points_done"].(float64)
+	v, _ := e.state.Summary["rl.tokens.decoded"].(float64)
+	due := false
+	for int(done) < c.EvalPoints && v >= float64(c.TokenBudget)*(done+1)/float64(c.EvalPoints) {
+		done++
+		due = true
+	}
+	e.state.Summary["rl.eval_points_done"] = done
+	return due
+}
+
+// budgetSpent reports whether rl.token_budget sampled tokens are used up.
+func (e *env) budgetSpent() bool {
+	b := e.cfg.RL.TokenBudget
+	if b <= 0 {
+		return false
+	}
+	v, _ := e.state.Summary["rl.tokens.decoded"].(float64)
+	return v >= float64(b)
+}
+
+func (e *env) addCumulative(key string, v float64) {
+	old, _ := e.state.Summary[key].(float64)
+	e.state.Summary[key] = old + v
+}
+
+// buildStep fills st.seqs (and st.rep) for the configured algorithm.
+func (e *env) buildStep(rng *rand.Rand, st *rlStep, sirl *sirlState) error {
+	c := e.cfg.RL
+	gs, err := e.rollGroups(rng, c.PromptsPerStep, st)
+	if err != nil {
+		return err
+	}
+	if c.DynamicSampling || c.Algo == "dapo" {
+		// DAPO dynamic sampling: keep mixed groups; draw more prompts (up
+		// to max_gen_batches generations) until the batch is full.
+		kept := mixedGroups(gs)
+		for b := 1; len(kept) < c.PromptsPerStep && b < c.MaxGenBatches; b++ {
+			more, err := e.rollGroups(rng, c.PromptsPerStep, st)
+			if err != nil {
+				return err
+			}
+			gs = append(gs, more...)
+			kept = append(kept, mixedGroups(more)...)
+		}
+		if len(kept) > c.PromptsPerStep {
+			kept = kept[:c.PromptsPerStep]
+		}
+		st.groups = gs
+		gs = kept
+	} else {
+		st.groups = gs
+	}
+	switch c.Algo {
+	case "vineppo":
+		st.seqs, err = e.vineSeqs(rng, gs, st)
+		if err != nil {
+			return err
+		}
+		if err := e.normalise(st.seqs, aggMode(e.cfg.lossType()), false); err != nil {
+			return err
+		}
+	case "sirl":
+		t0 := time.Now()
+		if err := sirl.build(rng, gs, st); err != nil {
+			return err
+		}
+		st.phase["identify_correct"] += time.Since(t0).Seconds()
+	default:
+		st.seqs = e.baselineSeqs(gs, st)
+		mode := aggMode(e.cfg.lossType())
+		if c.Algo == "gspo" {
+			mode = "seq-mean-token-mean"
+		}
+		if err := e.normalise(st.seqs, mode, false); err != nil {
+			return err
+		}
+	}
+	if e.cfg.RL.Beta == 0 {
+		st.seqs = dropZeroAdv(st.seqs)
+	}
+	return nil
+}
+
+func mixedGroups(gs []group) []group {
+	var out []group
+	for _, g := range gs {
+		if _, std := meanStd(g.rewards); std > 0 {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// dropZeroAdv removes sequences whose loss and gradient are exactly zero
+// (all advantages or weights zero); their weights were already counted in
+// the normalisers, so the loss is unchanged.
+func dropZeroAdv(seqs []Seq) []Seq {
+	out := seqs[:0]
+	for _, s := range seqs {
+		for j := range s.Adv {
+			if s.Adv[j] != 0 && s.Weight[j] != 0 {
+				out = append(out, s)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// frozenCopy makes π_ref: a copy of the current weights (the Stage-0
+// checkpoint when RL starts from it).
+func (e *env) frozenCopy() (*model.Model, error) {
+	ref, err := model.New(e.be, e.m.Cfg, e.cfg.Seed)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range e.m.Params {
+		e.be.Copy(ref.Param(p.Name).W, p.W)
+	}
+	return ref, e.be.Err()
+}
+
+// logpOf computes per-token log-probs of sequences without gradients.
+func logpOf(m *model.Model, seqs []Seq) ([][]float32, error) {
+	lo, err := forwardLoss(m, seqs, backend.PGLogProbOnly, [2]float32{}, 0, false, nil)
+	m.B.ResetPool(backend.Activations)
+	if err != nil {
+		return nil, err
+	}
+	return lo.logp, nil
+}
+
+// printRLTable prints the last step's main metrics as a short table.
+func printRLTable(w io.Writer, row map[string]any) {
+	keys := []string{"reward", "reward_std", "frac_reward_zero_std", "entropy", "kl", "clip_ratio/low_mean",
+		"clip_ratio/high_mean", "policy_loss", "grad_norm", "learning_rate", "completions/mean_length",
+		"completions/max_length", "completions/clipped_ratio", "tokens/decoded", "tokens/trained",
+		"tokens_per_second", "time/generation", "time/scoring", "time/identify_correct", "time/training",
+		"sirl/repair_success_rate", "sirl/active_token_ratio"}
+	fmt.Fprintln(w, "last RL step:")
+	for _, k := range keys {
+		if v, ok := row[k]; ok {
+			fmt.Fprintf(w, "  %-28s %v\n", k, fmtVal(v))
+		}
+	}
+}
+
+func fmtVal(v any) string {
+	switch x := v.(type) {
+	case float64:
+		return fmt.Sprintf("%.4g", x)
+	case float32:
+		return fmt.Sprintf("%.4g", x)
+	}
+	return fmt.Sprint(v)
+}

@@ -1,0 +1,272 @@
+package train
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/sirl-dev/sirl/backend"
+	"github.com/sirl-dev/sirl/model"
+	"github.com/sirl-dev/sirl/rollout"
+	"github.com/sirl-dev/sirl/task"
+	"github.com/sirl-dev/sirl/tokenizer"
+)
+
+// Options are the per-invocation settings that are not config keys.
+type Options struct {
+	Out        string    // the run folder
+	ConfigYAML []byte    // the resolved config, written to config.yaml
+	Resume     bool      // continue from Out/checkpoint.safetensors
+	Checkpoint string    // start from this checkpoint
+	ModelDir   string    // start from this Hugging Face folder
+	Log        io.Writer // progress and tables (stderr)
+
+	stepHook func(stage string, step int) // tests: called after every step
+}
+
+// Summary is summary.json: flat dotted keys.
+type Summary map[string]any
+
+// env is everything a stage needs.
+type env struct {
+	ctx     context.Context
+	cfg     Config
+	be      backend.Backend
+	tok     tokenizer.Tokenizer
+	eos     int32
+	task    task.Task
+	splits  *task.Splits
+	m       *model.Model
+	gen     *rollout.Engine
+	out     string
+	log     io.Writer
+	metrics *metricsWriter
+	state   *runState
+	start   time.Time
+	hook    func(stage string, step int)
+}
+
+// runState is what a checkpoint carries besides tensors.
+type runState struct {
+	Stage   string            `json:"stage"`     // stage in progress
+	Step    int               `json:"step"`      // steps done in that stage
+	Done    []string          `json:"done"`      // stages finished
+	OptStep int               `json:"opt_step"`  // optimizer updates of the stage
+	RNG     []byte            `json:"rng"`       // the stage's PCG state
+	Summary Summary           `json:"summary"`   // figures so far
+	Extra   map[string]string `json:"extra"`     // stage-specific state (replay pool, ...)
+	Elapsed float64           `json:"elapsed_s"` // wall seconds before this process
+}
+
+// Run executes the configured stages and writes the run folder.
+func Run(ctx context.Context, be backend.Backend, cfg Config, opt Options) (Summary, error) {
+	if opt.Log == nil {
+		opt.Log = io.Discard
+	}
+	if err := os.MkdirAll(opt.Out, 0o755); err != nil {
+		return nil, fmt.Errorf("run folder %s: %w", opt.Out, err)
+	}
+	e := &env{ctx: ctx, cfg: cfg, be: be, out: opt.Out, log: opt.Log, start: time.Now(), hook: opt.stepHook,
+		state: &runState{Summary: Summary{}, Extra: map[string]string{}}}
+	if err := e.setupTask(); err != nil {
+		return nil, err
+	}
+	ckpt := opt.Checkpoint
+	if opt.Resume {
+		ckpt = filepath.Join(opt.Out, checkpointName)
+		if _, err := os.Stat(ckpt); err != nil {
+			return nil, fmt.Errorf("--resume %s: no %s to resume from", opt.Out, checkpointName)
+		}
+	} else if len(opt.ConfigYAML) > 0 {
+		if err := writeFileAtomic(filepath.Join(opt.Out, "config.yaml"), opt.ConfigYAML); err != nil {
+			return nil, err
+		}
+	}
+	if err := e.setupModel(ckpt, opt.ModelDir, opt.Resume); err != nil {
+		return nil, err
+	}
+	mw, err := openMetrics(filepath.Join(opt.Out, "metrics.jsonl"), e.state, opt.Resume)
+	if err != nil {
+		return nil, err
+	}
+	e.metrics = mw
+	defer mw.Close()
+	e.state.Summary["device"] = be.Device()
+	e.state.Summary["engine"] = be.Name()
+	e.state.Summary["params"] = e.m.Cfg.NumParams()
+	for _, st := range cfg.Stages {
+		if contains(e.state.Done, st) {
+			continue
+		}
+		if e.state.Stage != st {
+			e.state.Stage, e.state.Step, e.state.OptStep, e.state.RNG = st, 0, 0, nil
+		}
+		var err error
+		switch st {
+		case "sft":
+			err = e.runSFT()
+		case "rl":
+			err = e.runRL()
+		case "eval":
+			err = e.runFinalEval()
+		}
+		if err != nil {
+			return e.state.Summary, err
+		}
+		e.state.Done = append(e.state.Done, st)
+		e.state.Stage, e.state.Step = "", 0
+		if err := e.saveCheckpoint(); err != nil {
+			return nil, err
+		}
+	}
+	if err := e.m.SaveCheckpoint(filepath.Join(opt.Out, "final.safetensors"), e.checkpointMeta(), false); err != nil {
+		return nil, err
+	}
+	e.state.Summary["wall_seconds"] = e.state.Elapsed + time.Since(e.start).Seconds()
+	if err := e.writeSummary(); err != nil {
+		return nil, err
+	}
+	return e.state.Summary, nil
+}
+
+func (e *env) setupTask() error {
+	tc := e.cfg.Task
+	t, err := task.New(tc.Name, task.Options{Mod: tc.Mod, Train: tc.TrainFile, Test: tc.TestFile, Hard: tc.HardFile})
+	if err != nil {
+		return err
+	}
+	e.task = t
+	e.splits, err = task.NewSplits(t, task.SplitConfig{Seed: e.cfg.Seed, TrainMin: tc.TrainMin, TrainMax: tc.TrainMax,
+		HeldOut: tc.HeldOut, Hard: tc.Hard, HardMin: tc.HardMin, HardMax: tc.HardMax})
+	if err != nil {
+		return err
+	}
+	ch := tokenizer.NewChar()
+	e.tok = ch
+	eos, _ := ch.Special(tokenizer.EOS)
+	e.eos = eos
+	return nil
+}
+
+// modelConfig resolves the preset and its overrides.
+func (e *env) modelConfig() (model.Config, error) {
+	mc := e.cfg.Model
+	c, err := model.Preset(mc.Preset, e.tok.VocabSize())
+	if err != nil {
+		return c, fmt.Errorf("config key model.preset: %w", err)
+	}
+	set := func(dst *int, v int) {
+		if v > 0 {
+			*dst = v
+		}
+	}
+	set(&c.Dim, mc.Dim)
+	set(&c.Layers, mc.Layers)
+	set(&c.Heads, mc.Heads)
+	set(&c.KVHeads, mc.KVHeads)
+	set(&c.FFN, mc.FFN)
+	set(&c.MaxSeq, mc.MaxSeq)
+	if mc.TiedEmbeddings {
+		c.TiedEmbeddings = true
+	}
+	if err := c.Validate(); err != nil {
+		return c, fmt.Errorf("config key model: %w", err)
+	}
+	return c, nil
+}
+
+func (e *env) setupModel(ckpt, modelDir string, resume bool) error {
+	var err error
+	switch {
+	case ckpt != "":
+		var meta map[string]string
+		e.m, meta, err = model.LoadCheckpoint(e.be, ckpt)
+		if err != nil {
+			return err
+		}
+		if resume {
+			if err := json.Unmarshal([]byte(meta["state"]), e.state); err != nil {
+				return fmt.Errorf("checkpoint %s: bad run state: %w", ckpt, err)
+			}
+			if e.state.Extra == nil {
+				e.state.Extra = map[string]string{}
+			}
+		}
+		if e.m.Cfg.Vocab != e.tok.VocabSize() {
+			return fmt.Errorf("checkpoint %s: vocabulary %d does not match the task tokenizer's %d", ckpt, e.m.Cfg.Vocab, e.tok.VocabSize())
+		}
+	case modelDir != "":
+		return fmt.Errorf("--model %s: Hugging Face model folders are not supported by this build yet", modelDir)
+	default:
+		c, err := e.modelConfig()
+		if err != nil {
+			return err
+		}
+		if e.m, err = model.New(e.be, c, e.cfg.Seed); err != nil {
+			return err
+		}
+	}
+	maxLen := e.m.Cfg.MaxSeq
+	blockSize := 16
+	blocks := 4096 * 8 / blockSize
+	e.gen, err = rollout.New(e.m, rollout.Config{BlockSize: blockSize, NumBlocks: blocks, MaxBatch: 512, EOS: e.eos})
+	_ = maxLen
+	return err
+}
+
+// stageRNG returns the stage's generator, restored from the checkpoint when
+// resuming mid-stage.
+func (e *env) stageRNG(stage string) (*rand.PCG, error) {
+	var h uint64 = 1469598103934665603
+	for _, c := range stage {
+		h = (h ^ uint64(c)) * 1099511628211
+	}
+	p := rand.NewPCG(e.cfg.Seed, h)
+	if len(e.state.RNG) > 0 {
+		if err := p.UnmarshalBinary(e.state.RNG); err != nil {
+			return nil, fmt.Errorf("checkpoint: bad RNG state: %w", err)
+		}
+	}
+	return p, nil
+}
+
+func (e *env) writeSummary() error {
+	b, err := json.MarshalIndent(e.state.Summary, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(e.out, "summary.json"), append(b, '\n'))
+}
+
+func contains(xs []string, s string) bool {
+	for _, x := range xs {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// writeFileAtomic writes to a temporary file and renames it into place, so
+// a crash never leaves a half-written file.
+func writeFileAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}

@@ -1,0 +1,166 @@
+package train
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/sirl-dev/sirl/backend"
+	"github.com/sirl-dev/sirl/task"
+	"github.com/sirl-dev/sirl/tokenizer"
+)
+
+// sftSeq is a policy-mode training sequence for a problem's canonical trace.
+func (e *env) sftSeq(p task.Problem) Seq {
+	resp := append(e.tok.Encode(p.Solution), e.eos)
+	return Seq{Context: tokenizer.PolicyPrompt(e.tok, p.Prompt), Response: resp}
+}
+
+// repairSeq is a repair-mode sequence (METHOD.md §3.3): an error-injected
+// trace as the failure, a correct anchor, and the correct trace as target.
+func (e *env) repairSeq(rng *rand.Rand, p task.Problem) (Seq, bool) {
+	steps := task.Steps(p.Solution)
+	if len(steps) < 2 {
+		return Seq{}, false
+	}
+	k := rng.IntN(len(steps) - 1) // never the answer span itself
+	bad, ok := e.task.InjectError(rng, p, k)
+	if !ok || bad == p.Solution {
+		return Seq{}, false
+	}
+	resp := append(e.tok.Encode(p.Solution), e.eos)
+	return Seq{Context: tokenizer.RepairPrompt(e.tok, p.Prompt, bad, p.Solution), Response: resp}, true
+}
+
+// runSFT is Stage 0: token NLL on correct traces (the PG loss op with
+// A = 1, no ratio), optionally mixed with the repair cold start.
+func (e *env) runSFT() error {
+	c := e.cfg.SFT
+	pcg, err := e.stageRNG("sft")
+	if err != nil {
+		return err
+	}
+	rng := rand.New(pcg)
+	opt := &optimizer{cfg: c.Optim, total: c.Steps, step: e.state.OptStep}
+	// The repair cold start draws its N_cold problems once, up front.
+	var coldPool []task.Problem
+	if c.RepairPairs > 0 {
+		coldRng := rand.New(rand.NewPCG(e.cfg.Seed, 0xC01D))
+		for len(coldPool) < c.RepairPairs {
+			coldPool = append(coldPool, e.splits.SampleTrain(coldRng))
+		}
+	}
+	bar := newProgress(e.log, c.Steps, "sft")
+	bar.Set(e.state.Step)
+	for e.state.Step < c.Steps {
+		if err := e.ctx.Err(); err != nil {
+			return e.interrupted()
+		}
+		t0 := time.Now()
+		seqs := make([]Seq, 0, c.BatchSize)
+		nRep := 0
+		if len(coldPool) > 0 {
+			nRep = int(float64(c.BatchSize)*c.RepairRatio + 0.5)
+		}
+		for len(seqs) < c.BatchSize-nRep {
+			seqs = append(seqs, e.sftSeq(e.splits.SampleTrain(rng)))
+		}
+		for len(seqs) < c.BatchSize {
+			if s, ok := e.repairSeq(rng, coldPool[rng.IntN(len(coldPool))]); ok {
+				seqs = append(seqs, s)
+			}
+		}
+		ntok := 0
+		for _, s := range seqs {
+			ntok += len(s.Response)
+		}
+		for i := range seqs {
+			w := make([]float32, len(seqs[i].Response))
+			for j := range w {
+				w[j] = 1 / float32(ntok)
+			}
+			seqs[i].Weight = w
+		}
+		e.m.ZeroGrads()
+		lo, err := forwardLoss(e.m, seqs, backend.PGNLL, [2]float32{}, 0, true, nil)
+		if err != nil {
+			return fmt.Errorf("sft step %d: %w", e.state.Step+1, err)
+		}
+		gn, lr, err := opt.apply(e.m)
+		e.be.ResetPool(backend.Activations)
+		if err != nil {
+			return e.nonFinite("sft", err)
+		}
+		e.state.Step++
+		e.state.OptStep = opt.step
+		dt := time.Since(t0).Seconds()
+		row := map[string]any{"loss": lo.loss, "grad_norm": gn, "learning_rate": lr,
+			"num_tokens": ntok, "tokens_per_second": float64(ntok) / dt, "step_seconds": dt}
+		if c.EvalEvery > 0 && e.state.Step%c.EvalEvery == 0 && e.state.Step < c.Steps {
+			r, err := e.evaluate(e.splits.HeldOut, 0, nil)
+			if err != nil {
+				return err
+			}
+			row["eval/greedy_accuracy"] = r.Greedy
+			e.logf("sft step %d: loss %.4f held-out greedy accuracy %.3f", e.state.Step, lo.loss, r.Greedy)
+		}
+		e.state.Summary["sft.loss"] = lo.loss
+		if err := e.metrics.Write("sft", e.state.Step, row); err != nil {
+			return err
+		}
+		if err := e.saveRNG(pcg); err != nil {
+			return err
+		}
+		bar.Set(e.state.Step)
+		if e.cfg.CheckpointEvery > 0 && e.state.Step%e.cfg.CheckpointEvery == 0 {
+			if err := e.saveCheckpoint(); err != nil {
+				return err
+			}
+		}
+		if e.hook != nil {
+			e.hook("sft", e.state.Step)
+		}
+	}
+	bar.Finish()
+	return e.stageEval("sft")
+}
+
+// saveRNG records the stage RNG state in the run state (checkpointed).
+func (e *env) saveRNG(p *rand.PCG) error {
+	b, err := p.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	e.state.RNG = b
+	return nil
+}
+
+// stageEval evaluates at the end of a stage and records
+// <stage>.eval.greedy_accuracy (and the rest) in the summary.
+func (e *env) stageEval(stage string) error {
+	r, err := e.evaluate(e.splits.HeldOut, 0, nil)
+	if err != nil {
+		return err
+	}
+	e.state.Summary[stage+".eval.greedy_accuracy"] = r.Greedy
+	e.logf("%s done: held-out greedy accuracy %.3f", stage, r.Greedy)
+	return nil
+}
+
+// interrupted writes a checkpoint and returns the error that stops the run.
+func (e *env) interrupted() error {
+	if err := e.saveCheckpoint(); err != nil {
+		return fmt.Errorf("interrupted; writing the checkpoint failed: %w", err)
+	}
+	return fmt.Errorf("interrupted at %s step %d; checkpoint written: resume with --resume %s", e.state.Stage, e.state.Step, e.out)
+}
+
+// nonFinite stops the run on a NaN/Inf, naming the step, the tensor and the
+// last good checkpoint.
+func (e *env) nonFinite(stage string, err error) error {
+	return fmt.Errorf("%s step %d: %w; last good checkpoint: %s/%s", stage, e.state.Step+1, err, e.out, checkpointName)
+}
+
+func (e *env) logf(format string, a ...any) {
+	fmt.Fprintf(e.log, format+"\n", a...)
+}

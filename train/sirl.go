@@ -1,0 +1,252 @@
+package train
+
+import (
+	"encoding/base64"
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/sirl-dev/sirl/supervise"
+	"github.com/sirl-dev/sirl/task"
+)
+
+// sirlState is SIRL's per-run state: its config and the replay pool.
+type sirlState struct {
+	e    *env
+	cfg  SIRLConfig
+	pool *supervise.Pool
+	step int
+}
+
+// newSIRL returns nil unless rl.algo is sirl; it restores the replay pool
+// from a checkpoint when resuming.
+func (e *env) newSIRL() (*sirlState, error) {
+	if e.cfg.RL.Algo != "sirl" {
+		return nil, nil
+	}
+	s := &sirlState{e: e, cfg: e.cfg.SIRL}
+	if s.cfg.Replay {
+		p, err := supervise.NewPool(s.cfg.ReplayCapacity, s.cfg.ReplayMaxAge)
+		if err != nil {
+			return nil, err
+		}
+		if snap := e.state.Extra["replay"]; snap != "" {
+			raw, err := base64.StdEncoding.DecodeString(snap)
+			if err == nil {
+				err = p.UnmarshalBinary(raw)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("checkpoint: bad replay pool: %w", err)
+			}
+		}
+		s.pool = p
+	}
+	return s, nil
+}
+
+// snapshot serialises the replay pool for the checkpoint.
+func (s *sirlState) snapshot() string {
+	if s == nil || s.pool == nil {
+		return ""
+	}
+	b, err := s.pool.MarshalBinary()
+	if err != nil {
+		return ""
+	}
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+// failure is one failed sample chosen for identification and correction.
+type failure struct {
+	g      *group
+	i      int     // sample index in the group
+	y      []int32 // response tokens (no EOS)
+	text   string
+	anchor int // index of the chosen correct sibling
+}
+
+// build is lines 4–22 of METHOD.md §3.4: split groups into correct and
+// failed samples, identify and correct failures with the configured
+// variant, and lay out the gated policy batch (and the repair batch).
+func (s *sirlState) build(rng *rand.Rand, gs []group, st *rlStep) error {
+	e := s.e
+	s.step = e.state.Step
+	var fails []*failure
+	var extra []Seq // include_correct / fallback GRPO sequences
+	for gi := range gs {
+		g := &gs[gi]
+		var C, F []int
+		for i, r := range g.rewards {
+			switch {
+			case r >= s.cfg.RewardThreshold:
+				C = append(C, i)
+			case e.cfg.RL.MaskTruncatedCompletions && g.samples[i].Truncated:
+			default:
+				F = append(F, i)
+			}
+		}
+		if s.cfg.IncludeCorrect == "grpo" {
+			extra = append(extra, e.grpoSeqs(g, C)...)
+		}
+		if len(C) == 0 || len(F) == 0 {
+			st.add("sirl/groups_without_pair", 1)
+			continue
+		}
+		rng.Shuffle(len(F), func(a, b int) { F[a], F[b] = F[b], F[a] })
+		if len(F) > s.cfg.MaxRepairsPerPrompt {
+			if s.cfg.Fallback == "grpo" {
+				extra = append(extra, e.grpoSeqs(g, F[s.cfg.MaxRepairsPerPrompt:])...)
+			}
+			F = F[:s.cfg.MaxRepairsPerPrompt]
+		}
+		correct := make([][]int32, len(C))
+		for k, c := range C {
+			correct[k] = g.samples[c].Tokens
+		}
+		for _, i := range F {
+			f := &failure{g: g, i: i, y: g.samples[i].Tokens, text: g.texts[i]}
+			f.anchor = C[supervise.ChooseAnchor(f.y, correct, rng)]
+			fails = append(fails, f)
+		}
+	}
+	st.add("sirl/failures_attempted", float64(len(fails)))
+	var pairs []supervise.Gated
+	var unrepaired []*failure
+	var err error
+	switch s.cfg.Identify {
+	case "repair":
+		pairs, unrepaired, err = s.repair(rng, fails, st)
+	case "mc":
+		pairs, unrepaired, err = s.mc(rng, fails, st)
+	default:
+		pairs, unrepaired, err = s.sibling(fails, st)
+	}
+	if err != nil {
+		return err
+	}
+	st.add("sirl/failures_corrected", float64(len(fails)-len(unrepaired)))
+	if len(fails) > 0 {
+		st.counters["sirl/repair_success_rate"] = float64(len(fails)-len(unrepaired)) / float64(len(fails))
+	}
+	if s.cfg.Fallback == "grpo" {
+		for _, f := range unrepaired {
+			extra = append(extra, e.grpoSeqs(f.g, []int{f.i})...)
+		}
+	}
+	seqs := make([]Seq, 0, len(pairs)+len(extra))
+	active, total := 0.0, 0.0
+	for _, p := range pairs {
+		sq := e.gatedSeq(p)
+		for _, g := range p.Gate {
+			active += float64(g)
+		}
+		total += float64(len(p.Tokens))
+		seqs = append(seqs, sq)
+	}
+	if total > 0 {
+		st.counters["sirl/active_token_ratio"] = active / total
+	}
+	if s.pool != nil {
+		if err := s.replay(pairs, &seqs, st); err != nil {
+			return err
+		}
+	}
+	seqs = append(seqs, extra...)
+	if err := e.normalise(seqs, s.cfg.GateNorm, true); err != nil {
+		return err
+	}
+	st.seqs = seqs
+	if len(st.rep) > 0 {
+		return e.normalise(st.rep, "token-mean", false)
+	}
+	return nil
+}
+
+// gatedSeq turns a gated trajectory into a policy-mode sequence; the EOS
+// that ended it is appended ungated. Weight holds the gate until
+// normalisation replaces it with the loss weights.
+func (e *env) gatedSeq(p supervise.Gated) Seq {
+	resp := append(append([]int32(nil), p.Tokens...), e.eos)
+	adv := append(append([]float32(nil), p.Adv...), 0)
+	gate := append(append([]float32(nil), p.Gate...), 0)
+	return Seq{Context: e.policyContext(p.Prompt), Response: resp, Adv: adv, Weight: gate}
+}
+
+// grpoSeqs are GRPO-advantage sequences on all tokens for the listed
+// samples of a group (include_correct: grpo, fallback: grpo).
+func (e *env) grpoSeqs(g *group, idx []int) []Seq {
+	adv, _ := supervise.GroupAdvantages(g.rewards, "grpo", true, 1e-6)
+	var out []Seq
+	for _, i := range idx {
+		if adv[i] == 0 {
+			continue
+		}
+		resp := e.respTokens(g.samples[i])
+		a := make([]float32, len(resp))
+		w := make([]float32, len(resp))
+		for j := range a {
+			a[j], w[j] = float32(adv[i]), 1
+		}
+		out = append(out, Seq{Context: g.prompt, Response: resp, Adv: a, Weight: w})
+	}
+	return out
+}
+
+// stepOf maps each token of a response to its 0-based step (the number of
+// step delimiters before it); the answer span is the last step.
+func (e *env) stepOf(y []int32) func(int) int {
+	delim, _ := e.charID(task.StepDelim)
+	steps := make([]int, len(y))
+	k := 0
+	for t, tok := range y {
+		steps[t] = k
+		if tok == delim {
+			k++
+		}
+	}
+	return func(t int) int {
+		if t < 0 {
+			return 0
+		}
+		if t >= len(steps) {
+			return k
+		}
+		return steps[t]
+	}
+}
+
+// answerStart is the token index of the answer marker, or len(y).
+func (e *env) answerStart(y []int32) int {
+	mark, _ := e.charID(task.AnswerMark)
+	for t := len(y) - 1; t >= 0; t-- {
+		if y[t] == mark {
+			return t
+		}
+	}
+	return len(y)
+}
+
+// localise records whether the first gated step of the failed side equals
+// the oracle's first wrong step (evaluation only: never used for training).
+func (e *env) localise(f *failure, gate []float32, st *rlStep) {
+	oracle := e.task.FirstWrongStep(f.g.prob, f.text)
+	if oracle < 0 {
+		return
+	}
+	stepOf := e.stepOf(f.y)
+	first := -1
+	for t, g := range gate {
+		if g != 0 {
+			first = stepOf(t)
+			break
+		}
+	}
+	if first < 0 {
+		// Gated only at the insertion point past the end: the last step.
+		first = stepOf(len(f.y))
+	}
+	st.add("sirl/localised", 1)
+	if first == oracle {
+		st.add("sirl/localised_correct", 1)
+	}
+	st.add("sirl/first_error_step_sum", float64(first))
+}

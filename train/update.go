@@ -1,0 +1,248 @@
+package train
+
+import (
+	"math"
+
+	"github.com/sirl-dev/sirl/backend"
+	"github.com/sirl-dev/sirl/model"
+	"github.com/sirl-dev/sirl/supervise"
+)
+
+// update runs μ epochs over minibatches of the step's sequences: the policy
+// loss on st.seqs plus λ_rep times the repair loss on st.rep (SIRL).
+func (e *env) update(st *rlStep, opt *optimizer, ref *model.Model, row map[string]any) error {
+	c := e.cfg.RL
+	seqs := st.seqs
+	// π_old: with one epoch and one minibatch π_old = θ, so the op's
+	// ratio is 1 and the detached log-probs of the same forward serve
+	// (as TRL does); otherwise a no-grad forward records them first.
+	needOld := c.NumIterations > 1 || c.Minibatches > 1
+	for _, set := range [][]Seq{seqs, st.rep} {
+		if len(set) == 0 || (!needOld && !isGSPO(e.cfg)) {
+			continue
+		}
+		lp, err := e.chunkedLogp(e.m, set)
+		if err != nil {
+			return err
+		}
+		for i := range set {
+			if set[i].OldLogp == nil {
+				set[i].OldLogp = lp[i]
+			}
+		}
+	}
+	if ref != nil && len(seqs) > 0 {
+		lp, err := e.chunkedLogp(ref, seqs)
+		if err != nil {
+			return err
+		}
+		for i := range seqs {
+			seqs[i].RefLogp = lp[i]
+		}
+	}
+	eps := [2]float32{float32(c.Epsilon), float32(c.EpsilonHigh)}
+	var sumLoss, sumEnt, nEnt, clipLo, clipHi, nTok, kl, gnorm, lr float64
+	trained := 0
+	for epoch := 0; epoch < c.NumIterations; epoch++ {
+		for mb := 0; mb < c.Minibatches; mb++ {
+			pol := slicePart(seqs, mb, c.Minibatches)
+			rep := slicePart(st.rep, mb, c.Minibatches)
+			e.m.ZeroGrads()
+			for _, part := range []struct {
+				seqs  []Seq
+				scale float32
+				rep   bool
+			}{{pol, 1, false}, {rep, float32(e.cfg.SIRL.LambdaRep), true}} {
+				if len(part.seqs) == 0 || part.scale == 0 {
+					continue
+				}
+				lo, err := e.lossPass(part.seqs, eps, part.scale, part.rep, !needOld)
+				if err != nil {
+					return err
+				}
+				if part.rep {
+					row["sirl/repair_loss"] = lo.loss
+					continue
+				}
+				sumLoss += lo.loss
+				for s := range lo.logp {
+					for j := range lo.logp[s] {
+						trained++
+						if part.seqs[s].Weight[j] == 0 {
+							continue
+						}
+						sumEnt += float64(lo.entropy[s][j])
+						nEnt++
+						switch {
+						case lo.clip[s][j] < 0:
+							clipLo++
+						case lo.clip[s][j] > 0:
+							clipHi++
+						}
+						kl += float64(lo.kl[s][j])
+						nTok++
+					}
+				}
+			}
+			g, l, err := opt.apply(e.m)
+			e.be.ResetPool(backend.Activations)
+			if err != nil {
+				return e.nonFinite("rl", err)
+			}
+			gnorm, lr = g, l
+		}
+	}
+	steps := float64(c.NumIterations * c.Minibatches)
+	row["policy_loss"] = sumLoss / steps
+	row["entropy"] = sumEnt / math.Max(1, nEnt)
+	row["clip_ratio/low_mean"] = clipLo / math.Max(1, nTok)
+	row["clip_ratio/high_mean"] = clipHi / math.Max(1, nTok)
+	row["clip_ratio/region_mean"] = (clipLo + clipHi) / math.Max(1, nTok)
+	row["kl"] = kl / math.Max(1, nTok)
+	row["grad_norm"] = gnorm
+	row["learning_rate"] = lr
+	row["tokens/trained"] = trained
+	return nil
+}
+
+// lossPass runs forward+backward of one loss term, scaling its weights.
+// detachOld selects the μ = 1 path (ratio 1, old = detached logp).
+func (e *env) lossPass(seqs []Seq, eps [2]float32, scale float32, rep, detachOld bool) (*lossOut, error) {
+	c := e.cfg.RL
+	scaled := make([]Seq, len(seqs))
+	for i, s := range seqs {
+		s.Weight = scaleVec(s.Weight, scale)
+		scaled[i] = s
+	}
+	if !rep && isGSPO(e.cfg) {
+		epsS := gspoEps(e.cfg)
+		coefFn := func(logp [][]float32) ([][]float32, float64, error) {
+			old := make([][]float32, len(scaled))
+			gates, adv := make([][]float32, len(scaled)), make([]float64, len(scaled))
+			for i, s := range scaled {
+				old[i] = s.OldLogp
+				if old[i] == nil {
+					old[i] = logp[i]
+				}
+				gates[i] = gateOf(s.Weight)
+				adv[i] = seqAdv(s.Adv)
+			}
+			loss, coef, _, err := supervise.SeqRatioLoss(logp, old, gates, adv, epsS[0], epsS[1])
+			if err != nil {
+				return nil, 0, err
+			}
+			return scaleRows(coef, scale), loss * float64(scale), nil
+		}
+		return forwardLoss(e.m, scaled, backend.PGLogProbOnly, eps, 0, true, coefFn)
+	}
+	if detachOld {
+		beta := float32(c.Beta)
+		coefFn := func(logp [][]float32) ([][]float32, float64, error) {
+			c, l := detachedTokenCoef(scaled, logp, beta)
+			return c, l, nil
+		}
+		return forwardLoss(e.m, scaled, backend.PGLogProbOnly, eps, 0, true, coefFn)
+	}
+	return forwardLoss(e.m, scaled, backend.PGTokenClip, eps, float32(c.Beta), true, nil)
+}
+
+// detachedTokenCoef is the token-clip loss at ratio 1 (π_old = θ): the
+// loss value is −Σ W·A (+ β·W·k3) and ∂ℓ/∂logp = −W·A + β·W·(1 − exp(ref−logp)).
+func detachedTokenCoef(seqs []Seq, logp [][]float32, beta float32) ([][]float32, float64) {
+	coef := make([][]float32, len(seqs))
+	loss := 0.0
+	for i, s := range seqs {
+		coef[i] = make([]float32, len(s.Response))
+		for j := range s.Response {
+			w, a := s.Weight[j], s.Adv[j]
+			g := -w * a
+			loss += float64(-w * a)
+			if beta > 0 && s.RefLogp != nil {
+				d := float64(s.RefLogp[j] - logp[i][j])
+				loss += float64(beta*w) * (math.Exp(d) - d - 1)
+				g += beta * w * float32(1-math.Exp(d))
+			}
+			coef[i][j] = g
+		}
+	}
+	return coef, loss
+}
+
+func isGSPO(c Config) bool {
+	return c.RL.Algo == "gspo" || (c.RL.Algo == "sirl" && c.SIRL.Loss == "gated_gspo")
+}
+
+// gspoEps is GSPO's sequence clip range (3e-4 / 4e-4 unless the user set
+// epsilon keys away from the token-level defaults).
+func gspoEps(c Config) [2]float64 {
+	lo, hi := c.RL.Epsilon, c.RL.EpsilonHigh
+	if lo == 0.2 && (hi == 0.2 || hi == 0.28) {
+		return [2]float64{3e-4, 4e-4}
+	}
+	return [2]float64{lo, hi}
+}
+
+func gateOf(w []float32) []float32 {
+	g := make([]float32, len(w))
+	for i, x := range w {
+		if x != 0 {
+			g[i] = 1
+		}
+	}
+	return g
+}
+
+// seqAdv is a sequence's advantage: the mean over its non-zero entries.
+func seqAdv(a []float32) float64 {
+	s, n := 0.0, 0
+	for _, x := range a {
+		if x != 0 {
+			s += float64(x)
+			n++
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	return s / float64(n)
+}
+
+func scaleVec(v []float32, s float32) []float32 {
+	if s == 1 {
+		return v
+	}
+	out := make([]float32, len(v))
+	for i, x := range v {
+		out[i] = x * s
+	}
+	return out
+}
+
+func scaleRows(rows [][]float32, s float32) [][]float32 {
+	for _, r := range rows {
+		for j := range r {
+			r[j] *= s
+		}
+	}
+	return rows
+}
+
+// slicePart returns minibatch i of n (contiguous, sizes differ by ≤ 1).
+func slicePart(seqs []Seq, i, n int) []Seq {
+	lo, hi := len(seqs)*i/n, len(seqs)*(i+1)/n
+	return seqs[lo:hi]
+}
+
+// chunkedLogp scores sequences in chunks (no gradients).
+func (e *env) chunkedLogp(m *model.Model, seqs []Seq) ([][]float32, error) {
+	const chunk = 128
+	var out [][]float32
+	for lo := 0; lo < len(seqs); lo += chunk {
+		lp, err := logpOf(m, seqs[lo:min(lo+chunk, len(seqs))])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, lp...)
+	}
+	return out, nil
+}

@@ -1,0 +1,145 @@
+package train
+
+import (
+	"math/rand/v2"
+	"time"
+
+	"github.com/sirl-dev/sirl/backend"
+	"github.com/sirl-dev/sirl/supervise"
+	"github.com/sirl-dev/sirl/task"
+)
+
+// stepStarts returns the response-token indices where each step begins
+// (0, and one past every step delimiter before the answer marker).
+func (e *env) stepStarts(resp []int32) []int {
+	delim, _ := e.charID(task.StepDelim)
+	mark, _ := e.charID(task.AnswerMark)
+	starts := []int{0}
+	for i, t := range resp {
+		if t == mark {
+			break
+		}
+		if t == delim && i+1 < len(resp) {
+			starts = append(starts, i+1)
+		}
+	}
+	return starts
+}
+
+// charID is the token of a single character of the char vocabulary.
+func (e *env) charID(c byte) (int32, bool) {
+	ids := e.tok.Encode(string(c))
+	if len(ids) != 1 {
+		return 0, false
+	}
+	return ids[0], true
+}
+
+// mcValues estimates V̂(prefix) for each prefix (policy-mode context plus a
+// partial response) from m continuations each, and returns per prefix the
+// continuations with their rewards.
+func (e *env) mcValues(rng *rand.Rand, prob []task.Problem, prefixes [][]int32, partial [][]int32, m int, st *rlStep, key string) ([]float64, [][]mcCont, error) {
+	if len(prefixes) == 0 {
+		return nil, nil, nil
+	}
+	t0 := time.Now()
+	maxNew := e.cfg.Task.MaxResponseLen
+	vals := make([]float64, len(prefixes))
+	conts := make([][]mcCont, len(prefixes))
+	const chunk = 64
+	for lo := 0; lo < len(prefixes); lo += chunk {
+		hi := min(lo+chunk, len(prefixes))
+		// Each continuation may use what is left of the length budget.
+		samples, stats, err := e.gen.Generate(prefixes[lo:hi], m, e.samplingParams(), maxNew, rng)
+		e.be.ResetPool(backend.Activations)
+		if err != nil {
+			return nil, nil, err
+		}
+		st.addGen(stats)
+		st.add("tokens/decoded_"+key, float64(stats.Decoded))
+		for i := lo; i < hi; i++ {
+			ok := 0.0
+			for j := 0; j < m; j++ {
+				s := samples[(i-lo)*m+j]
+				full := append(append([]int32(nil), partial[i]...), s.Tokens...)
+				over := len(full) > maxNew
+				r := 0.0
+				if !over && s.Finished {
+					r = e.task.Reward(prob[i], e.tok.Decode(full))
+				}
+				ok += r
+				conts[i] = append(conts[i], mcCont{tokens: full, finished: s.Finished && !over, reward: r, logp: s.Logp})
+			}
+			vals[i] = ok / float64(m)
+		}
+	}
+	st.phase["mc_"+key] += time.Since(t0).Seconds()
+	return vals, conts, nil
+}
+
+// mcCont is one Monte-Carlo continuation: the whole response (prefix plus
+// continuation), whether it ended with EOS inside the budget, its reward.
+type mcCont struct {
+	tokens   []int32
+	finished bool
+	reward   float64
+	logp     []float32
+}
+
+// vineSeqs builds VinePPO-style sequences: V̂ at every step boundary from
+// rl.mc_rollouts continuations, A_k = V̂(s_k+1) − V̂(s_k) on step k's tokens
+// (METHOD.md §2.3(1), §4.1).
+func (e *env) vineSeqs(rng *rand.Rand, gs []group, st *rlStep) ([]Seq, error) {
+	c := e.cfg.RL
+	var seqs []Seq
+	var probs []task.Problem
+	var prefixes, partials [][]int32
+	for _, g := range gs {
+		for _, s := range g.samples {
+			if c.MaskTruncatedCompletions && s.Truncated {
+				continue
+			}
+			for _, b := range e.stepStarts(s.Tokens)[1:] {
+				probs = append(probs, g.prob)
+				part := s.Tokens[:b]
+				prefixes = append(prefixes, append(append([]int32(nil), g.prompt...), part...))
+				partials = append(partials, part)
+			}
+		}
+	}
+	vals, _, err := e.mcValues(rng, probs, prefixes, partials, c.MCRollouts, st, "vine")
+	if err != nil {
+		return nil, err
+	}
+	k := 0
+	for _, g := range gs {
+		v0, _ := meanStd(g.rewards)
+		for i, s := range g.samples {
+			if c.MaskTruncatedCompletions && s.Truncated {
+				continue
+			}
+			starts := e.stepStarts(s.Tokens)
+			values := []float64{v0}
+			for range starts[1:] {
+				values = append(values, vals[k])
+				k++
+			}
+			values = append(values, 0)
+			stepAdv, err := supervise.VineAdvantages(values, g.rewards[i])
+			if err != nil {
+				return nil, err
+			}
+			resp := e.respTokens(s)
+			adv := make([]float32, len(resp))
+			for j := range resp {
+				si := 0
+				for si+1 < len(starts) && j >= starts[si+1] {
+					si++
+				}
+				adv[j] = float32(stepAdv[si])
+			}
+			seqs = append(seqs, Seq{Context: g.prompt, Response: resp, Adv: adv})
+		}
+	}
+	return seqs, nil
+}
