@@ -85,10 +85,10 @@ func newEngine(cfg train.Config) (backend.Backend, error) {
 	case "cpu":
 		return cpu.New(cfg.Threads), nil
 	case "cuda":
-		return gpu.New(train.PlanMemory(cfg))
+		return gpu.New(planMemory(cfg))
 	default: // auto
 		if gpu.Available() {
-			return gpu.New(train.PlanMemory(cfg))
+			return gpu.New(planMemory(cfg))
 		}
 		return cpu.New(cfg.Threads), nil
 	}

@@ -109,7 +109,7 @@ extern "C" __global__ void attn_bwd_dvec(float* dvec, const void* dout, int dtdo
 
 // dq, fp32 path. grid (ceil(T/AW), B*H), block AW*32,
 // dyn smem (2*AKT*(D+1) + 2*AW*D) floats.
-extern "C" __global__ void attn_bwd_dq_f32(void* dq, int dtdq, const void* dout, const void* q, const void* k,
+extern "C" __global__ void attn_bwd_dq_f32(void* dq, int dtdq, const void* dout, int dtdo, const void* q, const void* k,
                                            const void* v, int dt, const float* lse, const float* dvec, int B, int T,
                                            int H, int KVH, int D, float scale) {
   extern __shared__ float smf[];
@@ -125,7 +125,7 @@ extern "C" __global__ void attn_bwd_dq_f32(void* dq, int dtdq, const void* dout,
   float* dow = ds_ + w * D;
   for (int d = lane; d < D; d += 32) {
     qw[d] = active ? ldf(q, dt, qidx(b, i, H, h, T, D) + d) : 0.f;
-    dow[d] = active ? ldf(dout, dt, qidx(b, i, H, h, T, D) + d) : 0.f;
+    dow[d] = active ? ldf(dout, dtdo, qidx(b, i, H, h, T, D) + d) : 0.f;
   }
   float li = active ? lse[((i64)b * H + h) * T + i] : 0.f;
   float di = active ? dvec[((i64)b * H + h) * T + i] : 0.f;
@@ -170,7 +170,7 @@ extern "C" __global__ void attn_bwd_dq_f32(void* dq, int dtdq, const void* dout,
 // dk, dv, fp32 path: one warp per key row j of KV head kh, summing over the
 // H/KVH query heads of the group and the queries i >= j.
 // grid (ceil(T/AW), B*KVH), block AW*32, dyn smem (2*AKT*(D+1) + 2*AKT + 2*AW*D) floats.
-extern "C" __global__ void attn_bwd_dkv_f32(void* dk, void* dv, int dtdkv, const void* dout, const void* q,
+extern "C" __global__ void attn_bwd_dkv_f32(void* dk, void* dv, int dtdkv, const void* dout, int dtdo, const void* q,
                                             const void* k, const void* v, int dt, const float* lse,
                                             const float* dvec, int B, int T, int H, int KVH, int D, float scale) {
   extern __shared__ float smf[];
@@ -197,7 +197,7 @@ extern "C" __global__ void attn_bwd_dkv_f32(void* dk, void* dv, int dtdkv, const
     for (int i0 = row0; i0 < T; i0 += AKT) {
       __syncthreads();
       load_rows_f32(Qs, D + 1, q, dt, b, T, H, h, D, i0);
-      load_rows_f32(Os, D + 1, dout, dt, b, T, H, h, D, i0);
+      load_rows_f32(Os, D + 1, dout, dtdo, b, T, H, h, D, i0);
       if (threadIdx.x < AKT) {
         int ii = i0 + threadIdx.x;
         ls[threadIdx.x] = ii < T ? lse[((i64)b * H + h) * T + ii] : 0.f;

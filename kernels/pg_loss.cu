@@ -25,13 +25,15 @@
 // and two GEMMs give dhidden += dL . head_chunk and dhead_chunk += dL^T . hidden.
 #include "common.cuh"
 
-// pg_chunk_stats: grid ceil(N/8), block 256 (a warp per row).
-// st is [4][N] float64: m, s, t, tl. first = 1 on the first chunk.
-extern "C" __global__ void pg_chunk_stats(const float* L, int N, int C, int v0, const int* targets, double* st,
-                                          int first) {
-  int n = blockIdx.x * 8 + (threadIdx.x >> 5), lane = threadIdx.x & 31;
-  if (n >= N) return;
-  const float* row = L + (i64)n * C;
+// pg_chunk_stats: grid ceil(rows/8), block 256 (a warp per row). L holds
+// rows [r0, r0+rows) of the N tokens; st is [4][N] float64: m, s, t, tl.
+// first = 1 on the first vocabulary chunk.
+extern "C" __global__ void pg_chunk_stats(const float* L, int rows, int C, int v0, int r0, int N, const int* targets,
+                                          double* st, int first) {
+  int r = blockIdx.x * 8 + (threadIdx.x >> 5), lane = threadIdx.x & 31;
+  if (r >= rows) return;
+  int n = r0 + r;
+  const float* row = L + (i64)r * C;
   float mc = -SIRL_INF;
   for (int c = lane; c < C; c += 32) mc = fmaxf(mc, row[c]);
   mc = warp_max(mc);

@@ -42,11 +42,12 @@ type Config struct {
 
 // presets are the named model shapes (vocabulary filled in by Preset).
 func presets() map[string]Config {
-	base := Config{RopeTheta: 10000, NormEps: 1e-5, TiedEmbeddings: true}
+	base := Config{RopeTheta: 10000, NormEps: 1e-5}
 	tiny, small, gpt2 := base, base, base
 	tiny.Dim, tiny.Layers, tiny.Heads, tiny.KVHeads, tiny.FFN, tiny.MaxSeq = 32, 2, 4, 2, 64, 64
 	small.Dim, small.Layers, small.Heads, small.KVHeads, small.FFN, small.MaxSeq = 128, 4, 4, 4, 352, 128
 	gpt2.Dim, gpt2.Layers, gpt2.Heads, gpt2.KVHeads, gpt2.FFN, gpt2.MaxSeq = 768, 12, 12, 12, 3072, 1024
+	gpt2.TiedEmbeddings = true // as GPT-2; tiny and small are untied (char models learn faster so)
 	return map[string]Config{"tiny": tiny, "small": small, "gpt2-small": gpt2}
 }
 

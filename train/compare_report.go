@@ -202,6 +202,7 @@ func plotTask(path, tk string, cfg Config, runs []RunResult, budget float64) err
 		p.Add(l)
 		p.Legend.Add(m, l)
 	}
+	p.Y.Min, p.Y.Max = 0, 1
 	p.Legend.Top = true
 	p.Legend.Left = true
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {

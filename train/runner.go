@@ -171,9 +171,7 @@ func (e *env) modelConfig() (model.Config, error) {
 	set(&c.KVHeads, mc.KVHeads)
 	set(&c.FFN, mc.FFN)
 	set(&c.MaxSeq, mc.MaxSeq)
-	if mc.TiedEmbeddings {
-		c.TiedEmbeddings = true
-	}
+	c.TiedEmbeddings = mc.TiedEmbeddings
 	if err := c.Validate(); err != nil {
 		return c, fmt.Errorf("config key model: %w", err)
 	}
@@ -213,11 +211,15 @@ func (e *env) setupModel(ckpt, modelDir string, resume bool) error {
 	}
 	maxLen := e.m.Cfg.MaxSeq
 	blockSize := 16
-	blocks := 4096 * 8 / blockSize
+	blocks := KVCacheTokens / blockSize
 	e.gen, err = rollout.New(e.m, rollout.Config{BlockSize: blockSize, NumBlocks: blocks, MaxBatch: 512, EOS: e.eos})
 	_ = maxLen
 	return err
 }
+
+// KVCacheTokens is the capacity in tokens of the rollout engine's paged KV
+// cache (main sizes the GPU kv pool from it).
+const KVCacheTokens = 4096 * 8
 
 // stageRNG returns the stage's generator, restored from the checkpoint when
 // resuming mid-stage.

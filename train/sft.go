@@ -29,7 +29,11 @@ func (e *env) repairSeq(rng *rand.Rand, p task.Problem) (Seq, bool) {
 		return Seq{}, false
 	}
 	resp := append(e.tok.Encode(p.Solution), e.eos)
-	return Seq{Context: tokenizer.RepairPrompt(e.tok, p.Prompt, bad, p.Solution), Response: resp}, true
+	ctx := tokenizer.RepairPrompt(e.tok, p.Prompt, bad, p.Solution)
+	if len(ctx)+len(resp) > e.m.Cfg.MaxSeq {
+		return Seq{}, false // longer than the model's context: skip
+	}
+	return Seq{Context: ctx, Response: resp}, true
 }
 
 // runSFT is Stage 0: token NLL on correct traces (the PG loss op with
@@ -143,6 +147,8 @@ func (e *env) stageEval(stage string) error {
 		return err
 	}
 	e.state.Summary[stage+".eval.greedy_accuracy"] = r.Greedy
+	// The latest held-out figure; the eval stage overwrites it.
+	e.state.Summary["eval.greedy_accuracy"] = r.Greedy
 	e.logf("%s done: held-out greedy accuracy %.3f", stage, r.Greedy)
 	return nil
 }

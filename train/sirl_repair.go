@@ -20,13 +20,28 @@ func (s *sirlState) repair(rng *rand.Rand, fails []*failure, st *rlStep) ([]supe
 		return nil, nil, nil
 	}
 	G := s.cfg.RepairCandidates
-	prompts := make([][]int32, len(fails))
-	for k, f := range fails {
-		prompts[k] = tokenizer.RepairPrompt(e.tok, f.g.prob.Prompt, f.text, f.g.texts[f.anchor])
+	maxNew := e.cfg.Task.MaxResponseLen
+	var prompts [][]int32
+	var unrepaired []*failure
+	kept := fails[:0:0]
+	for _, f := range fails {
+		p := tokenizer.RepairPrompt(e.tok, f.g.prob.Prompt, f.text, f.g.texts[f.anchor])
+		if len(p)+maxNew > e.m.Cfg.MaxSeq {
+			// The repair context does not fit the model: counted as unrepaired.
+			st.add("sirl/repair_context_too_long", 1)
+			unrepaired = append(unrepaired, f)
+			continue
+		}
+		prompts = append(prompts, p)
+		kept = append(kept, f)
+	}
+	fails = kept
+	if len(fails) == 0 {
+		return nil, unrepaired, nil
 	}
 	t0 := time.Now()
 	sp := backend.SampleParams{Temperature: float32(s.cfg.RepairTemperature), TopK: e.cfg.RL.TopK, TopP: float32(e.cfg.RL.TopP)}
-	cands, stats, err := e.gen.Generate(prompts, G, sp, e.cfg.Task.MaxResponseLen, rng)
+	cands, stats, err := e.gen.Generate(prompts, G, sp, maxNew, rng)
 	e.be.ResetPool(backend.Activations)
 	if err != nil {
 		return nil, nil, err
@@ -36,7 +51,6 @@ func (s *sirlState) repair(rng *rand.Rand, fails []*failure, st *rlStep) ([]supe
 	st.phase["repair_generation"] += time.Since(t0).Seconds()
 
 	var pairs []supervise.Gated
-	var unrepaired []*failure
 	sumDist, nDist := 0.0, 0.0
 	for k, f := range fails {
 		cs := make([]supervise.Candidate, G)

@@ -129,6 +129,9 @@ func sampleRows() []row {
 		{name: "sample_topk1", run: func(h *harness) {
 			checkGreedy(h, backend.SampleParams{Temperature: 0.8, TopK: 1, TopP: 1})
 		}},
+		{name: "sample_topp0", run: func(h *harness) {
+			checkGreedy(h, backend.SampleParams{Temperature: 0.9, TopP: 0})
+		}},
 		{name: "sample_topp_mass", run: func(h *harness) {
 			const b = 64
 			row := h.normal(v, 2)

@@ -58,7 +58,7 @@ func (e *Engine) Threads() int { return e.threads }
 // Name is "cpu".
 func (e *Engine) Name() string { return "cpu" }
 
-// Device describes the engine, e.g. "cpu (2 threads, linux/amd64)".
+// Device describes the engine, e.g. "cpu (2 threads, linux/amd64, avx2 matmul)".
 func (e *Engine) Device() string {
 	return fmt.Sprintf("cpu (%d threads, %s/%s, %s matmul)", e.threads, runtime.GOOS, runtime.GOARCH, e.kern.name)
 }

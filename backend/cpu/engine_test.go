@@ -180,7 +180,7 @@ func TestBadArguments(t *testing.T) {
 		"kvappend block":   func(m *mk) { m.e.KVAppend(m.kv, m.f, m.f) },
 		"decode block":     func(m *mk) { m.e.DecodeAttention(m.f, m.f, m.kv, attn) },
 		"sample shape":     func(m *mk) { m.e.Sample(m.ids, m.g, m.f, m.g, backend.SampleParams{TopP: 1}) },
-		"sample params":    func(m *mk) { m.e.Sample(m.ids, m.ids, m.f, m.f, backend.SampleParams{TopP: 0}) },
+		"sample params":    func(m *mk) { m.e.Sample(m.ids, m.ids, m.f, m.f, backend.SampleParams{TopP: 1.5}) },
 		"pgloss targets": func(m *mk) {
 			m.e.PGLossForward(backend.PGLossOut{}, backend.PGLossIn{Hidden: m.f, Head: m.g, Targets: m.ids})
 		},

@@ -21,7 +21,8 @@ import (
 //  5. Top-p: if TopP < 1, keep the shortest prefix of the kept tokens whose
 //     probability mass is ≥ TopP · (mass of the kept tokens), i.e. nucleus
 //     sampling on the distribution renormalised after top-k as in Hugging
-//     Face; at least one token is always kept.
+//     Face; at least one token is always kept (TopP = 0 keeps only the
+//     most likely one).
 //  6. Draw by inverse CDF: target = u·(mass of the kept tokens); walk the
 //     kept tokens in order accumulating p; the token is the first whose
 //     running sum exceeds target (the last kept token if rounding leaves
@@ -42,8 +43,8 @@ func (e *Engine) Sample(tokens, logprobs, logits, u backend.Tensor, p backend.Sa
 	if len(lg.shape) != 2 || lg.shape[0] != b {
 		c.failf("logits %v must be [%d, V]", lg.shape, b)
 	}
-	c.require(p.Temperature >= 0 && p.TopK >= 0 && p.TopP > 0 && p.TopP <= 1,
-		"temperature %g, top-k %d, top-p %g: need T ≥ 0, k ≥ 0, 0 < p ≤ 1", p.Temperature, p.TopK, p.TopP)
+	c.require(p.Temperature >= 0 && p.TopK >= 0 && p.TopP >= 0 && p.TopP <= 1,
+		"temperature %g, top-k %d, top-p %g: need T ≥ 0, k ≥ 0, 0 ≤ p ≤ 1", p.Temperature, p.TopK, p.TopP)
 	tok, lp := c.ints(tokens, "tokens", b), c.floatN(logprobs, "logprobs", b)
 	if !c.ok() {
 		return

@@ -40,7 +40,8 @@ func (e *CompileError) Error() string {
 
 // IncludeDirs returns the directories that hold cuda_bf16.h on this machine,
 // in the order given by $SIRL_CUDA_INCLUDE, $CUDA_HOME/include,
-// /usr/local/cuda/include and /usr/include; only those that exist.
+// /usr/local/cuda/include and /usr/include; only those that exist, each
+// followed by its cccl/ subdirectory where there is one.
 func IncludeDirs() []string {
 	var cands []string
 	if d := os.Getenv("SIRL_CUDA_INCLUDE"); d != "" {
@@ -54,6 +55,10 @@ func IncludeDirs() []string {
 	for _, d := range cands {
 		if _, err := os.Stat(filepath.Join(d, "cuda_bf16.h")); err == nil {
 			out = append(out, d)
+			// CUDA 13 keeps the CCCL headers (nv/target, cuda/std) apart.
+			if st, err := os.Stat(filepath.Join(d, "cccl")); err == nil && st.IsDir() {
+				out = append(out, filepath.Join(d, "cccl"))
+			}
 		}
 	}
 	return out
