@@ -152,7 +152,8 @@ func loadConfig(fs *pflag.FlagSet, path string) (train.Config, error) {
 		}
 	}
 	if err := v.UnmarshalExact(&cfg); err != nil {
-		return cfg, fmt.Errorf("config %s: %w", name, err)
+		msg := strings.ReplaceAll(err.Error(), "decoding failed due to the following error(s):", "")
+		return cfg, fmt.Errorf("config %s: %s", name, strings.Join(strings.Fields(msg), " "))
 	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, fmt.Errorf("config %s: %w", name, err)

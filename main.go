@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 func main() {
@@ -59,6 +60,13 @@ func addCommon(cmd *cobra.Command, c *common) {
 	f.StringVar(&c.resume, "resume", "", "resume the run in this folder from its last checkpoint")
 	f.StringVar(&c.checkpoint, "checkpoint", "", "start from this checkpoint (.safetensors)")
 	f.StringVar(&c.modelDir, "model", "", "start from this Hugging Face model folder")
+	// --log-samples is the spelling users know from other trainers.
+	f.SetNormalizeFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
+		if name == "log-samples" {
+			name = "log_samples"
+		}
+		return pflag.NormalizedName(name)
+	})
 	if err := addConfigFlags(f); err != nil {
 		panic(err) // the defaults are ours: a failure here is a programming error
 	}

@@ -11,12 +11,14 @@ import (
 // Config is a whole run: what to build, what to train on and how. Every
 // field is a config key (YAML, --flag and SIRL_<KEY> env var).
 type Config struct {
-	Name       string   `mapstructure:"name" yaml:"name"`
-	Seed       uint64   `mapstructure:"seed" yaml:"seed"`
-	Device     string   `mapstructure:"device" yaml:"device"`
-	Threads    int      `mapstructure:"threads" yaml:"threads"`
-	Stages     []string `mapstructure:"stages" yaml:"stages"`
-	LogSamples int      `mapstructure:"log_samples" yaml:"log_samples"`
+	Name    string   `mapstructure:"name" yaml:"name"`
+	Seed    uint64   `mapstructure:"seed" yaml:"seed"`
+	Device  string   `mapstructure:"device" yaml:"device"`
+	Threads int      `mapstructure:"threads" yaml:"threads"`
+	Stages  []string `mapstructure:"stages" yaml:"stages"`
+	// LogSamples writes this many training sequences per RL step to
+	// samples.jsonl, with the gated tokens marked inline.
+	LogSamples int `mapstructure:"log_samples" yaml:"log_samples"`
 	// CheckpointEvery writes the rolling checkpoint every N steps of a
 	// stage (0: only at stage ends and on interrupt).
 	CheckpointEvery int `mapstructure:"checkpoint_every" yaml:"checkpoint_every"`
@@ -122,33 +124,32 @@ type RLConfig struct {
 
 // SIRLConfig holds the method's knobs (METHOD.md §3.12).
 type SIRLConfig struct {
-	Identify             string  `mapstructure:"identify" yaml:"identify"`
-	RewardThreshold      float64 `mapstructure:"reward_threshold" yaml:"reward_threshold"`
-	MaxRepairsPerPrompt  int     `mapstructure:"max_repairs_per_prompt" yaml:"max_repairs_per_prompt"`
-	RepairCandidates     int     `mapstructure:"repair_candidates" yaml:"repair_candidates"`
-	RepairTemperature    float64 `mapstructure:"repair_temperature" yaml:"repair_temperature"`
-	LambdaEdit           float64 `mapstructure:"lambda_edit" yaml:"lambda_edit"`
-	DeltaMax             float64 `mapstructure:"delta_max" yaml:"delta_max"`
-	Audit                string  `mapstructure:"audit" yaml:"audit"`
-	Truncation           string  `mapstructure:"truncation" yaml:"truncation"`
-	K                    int     `mapstructure:"k" yaml:"k"`
-	LambdaRep            float64 `mapstructure:"lambda_rep" yaml:"lambda_rep"`
-	RepLoss              string  `mapstructure:"rep_loss" yaml:"rep_loss"`
-	AdvScale             string  `mapstructure:"adv_scale" yaml:"adv_scale"`
-	Alpha                float64 `mapstructure:"alpha" yaml:"alpha"`
-	GateScope            string  `mapstructure:"gate_scope" yaml:"gate_scope"`
-	GateNorm             string  `mapstructure:"gate_norm" yaml:"gate_norm"`
-	Loss                 string  `mapstructure:"loss" yaml:"loss"`
-	IncludeCorrect       string  `mapstructure:"include_correct" yaml:"include_correct"`
-	Fallback             string  `mapstructure:"fallback" yaml:"fallback"`
-	Replay               bool    `mapstructure:"replay" yaml:"replay"`
-	ReplayCapacity       int     `mapstructure:"replay_capacity" yaml:"replay_capacity"`
-	ReplayMaxAge         int     `mapstructure:"replay_max_age" yaml:"replay_max_age"`
-	ReplayFraction       float64 `mapstructure:"replay_fraction" yaml:"replay_fraction"`
-	ISCap                float64 `mapstructure:"is_cap" yaml:"is_cap"`
-	MCRollouts           int     `mapstructure:"mc_rollouts" yaml:"mc_rollouts"`
-	Gates                string  `mapstructure:"gates" yaml:"gates"`
-	OffPolicyShapingMode string  `mapstructure:"offpolicy_shaping" yaml:"offpolicy_shaping"`
+	Identify            string  `mapstructure:"identify" yaml:"identify"`
+	RewardThreshold     float64 `mapstructure:"reward_threshold" yaml:"reward_threshold"`
+	MaxRepairsPerPrompt int     `mapstructure:"max_repairs_per_prompt" yaml:"max_repairs_per_prompt"`
+	RepairCandidates    int     `mapstructure:"repair_candidates" yaml:"repair_candidates"`
+	RepairTemperature   float64 `mapstructure:"repair_temperature" yaml:"repair_temperature"`
+	LambdaEdit          float64 `mapstructure:"lambda_edit" yaml:"lambda_edit"`
+	DeltaMax            float64 `mapstructure:"delta_max" yaml:"delta_max"`
+	Audit               string  `mapstructure:"audit" yaml:"audit"`
+	Truncation          string  `mapstructure:"truncation" yaml:"truncation"`
+	K                   int     `mapstructure:"k" yaml:"k"`
+	LambdaRep           float64 `mapstructure:"lambda_rep" yaml:"lambda_rep"`
+	RepLoss             string  `mapstructure:"rep_loss" yaml:"rep_loss"`
+	AdvScale            string  `mapstructure:"adv_scale" yaml:"adv_scale"`
+	Alpha               float64 `mapstructure:"alpha" yaml:"alpha"`
+	GateScope           string  `mapstructure:"gate_scope" yaml:"gate_scope"`
+	GateNorm            string  `mapstructure:"gate_norm" yaml:"gate_norm"`
+	Loss                string  `mapstructure:"loss" yaml:"loss"`
+	IncludeCorrect      string  `mapstructure:"include_correct" yaml:"include_correct"`
+	Fallback            string  `mapstructure:"fallback" yaml:"fallback"`
+	Replay              bool    `mapstructure:"replay" yaml:"replay"`
+	ReplayCapacity      int     `mapstructure:"replay_capacity" yaml:"replay_capacity"`
+	ReplayMaxAge        int     `mapstructure:"replay_max_age" yaml:"replay_max_age"`
+	ReplayFraction      float64 `mapstructure:"replay_fraction" yaml:"replay_fraction"`
+	ISCap               float64 `mapstructure:"is_cap" yaml:"is_cap"`
+	MCRollouts          int     `mapstructure:"mc_rollouts" yaml:"mc_rollouts"`
+	Gates               string  `mapstructure:"gates" yaml:"gates"`
 }
 
 // EvalConfig is held-out evaluation: greedy accuracy plus avg@k / pass@k.
@@ -180,7 +181,7 @@ func Defaults() Config {
 			LambdaRep: 0.1, RepLoss: "grpo", AdvScale: "pair", Alpha: 1.0, GateScope: "ops",
 			GateNorm: "seq_mean_active", Loss: "gated_token", IncludeCorrect: "false", Fallback: "none",
 			ReplayCapacity: 4096, ReplayMaxAge: 4, ReplayFraction: 0.25, ISCap: 3.0, MCRollouts: 4,
-			Gates: "diff", OffPolicyShapingMode: "none"},
+			Gates: "diff"},
 		Eval:    EvalConfig{Samples: 0, Temperature: 1.0, Hard: true},
 		Compare: CompareConfig{Methods: []string{"grpo", "sirl-repair"}, Seeds: []int{1, 2, 3}, Tasks: []string{"t1"}},
 	}
@@ -273,7 +274,6 @@ func (c *Config) Validate() error {
 		inRange("sirl.is_cap", c.SIRL.ISCap, 1, 100),
 		positive("sirl.mc_rollouts", c.SIRL.MCRollouts),
 		oneOf("sirl.gates", c.SIRL.Gates, "diff", "oracle"),
-		oneOf("sirl.offpolicy_shaping", c.SIRL.OffPolicyShapingMode, "none", "luffy"),
 		nonNeg("eval.samples", c.Eval.Samples),
 		nonNeg("rl.eval_points", c.RL.EvalPoints),
 		inRange("eval.temperature", c.Eval.Temperature, 0, 10),

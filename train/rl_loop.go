@@ -49,6 +49,9 @@ func (e *env) runRL() error {
 		}
 		row := map[string]any{}
 		rlMetrics(st.groups, row)
+		if err := e.logSamples(e.state.Step+1, st.seqs); err != nil {
+			return err
+		}
 		t1 := time.Now()
 		if len(st.seqs)+len(st.rep) > 0 {
 			if err := e.update(st, opt, ref, row); err != nil {

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestConfigErrors: unknown keys, out-of-range values and bad YAML each
+// give one error naming the file and the key.
+func TestConfigErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, body string
+		want       []string
+	}{
+		{"unknown top key", "nmae: x\n", []string{"c.yaml", `unknown key "nmae"`}},
+		{"unknown nested key", "rl:\n  lr: 0.1\n", []string{"c.yaml", `unknown key "rl.lr"`}},
+		{"out of range", "rl:\n  epsilon: 3\n", []string{"c.yaml", "rl.epsilon", "out of range"}},
+		{"bad enum", "rl:\n  algo: ppo2\n", []string{"rl.algo", `"ppo2"`}},
+		{"negative steps", "sft:\n  steps: -1\n", []string{"sft.steps"}},
+		{"bad yaml", "rl: [1, 2\n", []string{"c.yaml", "YAML"}},
+		{"wrong type", "sft:\n  steps: many\n", []string{"c.yaml"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := loadConfig(nil, writeConfig(t, tc.body))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("error spans lines: %q", err)
+			}
+		})
+	}
+}
+
+// TestConfigPrecedence: defaults < file < SIRL_<KEY> env < --flag.
+func TestConfigPrecedence(t *testing.T) {
+	p := writeConfig(t, "rl:\n  steps: 7\n  num_generations: 4\nsft:\n  steps: 9\n")
+	t.Setenv("SIRL_RL_STEPS", "11")
+	cmd := newRootCmd()
+	run, _, err := cmd.Find([]string{"run"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := run.Flags().Parse([]string{"--rl.num_generations", "6"}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loadConfig(run.Flags(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.SFT.Steps != 9 || cfg.RL.Steps != 11 || cfg.RL.NumGenerations != 6 || cfg.RL.PromptsPerStep != 16 {
+		t.Errorf("got sft.steps %d rl.steps %d num_generations %d prompts %d; want 9 (file) 11 (env) 6 (flag) 16 (default)",
+			cfg.SFT.Steps, cfg.RL.Steps, cfg.RL.NumGenerations, cfg.RL.PromptsPerStep)
+	}
+	t.Setenv("SIRL_RL_STPES", "1")
+	if _, err := loadConfig(nil, p); err == nil || !strings.Contains(err.Error(), "SIRL_RL_STPES") {
+		t.Errorf("misspelt env var: error %v, want one naming it", err)
+	}
+}
+
+// TestEmbeddedConfigsLoad: every shipped config resolves and validates.
+func TestEmbeddedConfigsLoad(t *testing.T) {
+	entries, err := os.ReadDir("configs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".yaml") {
+			continue
+		}
+		n++
+		if _, err := loadConfig(nil, filepath.Join("configs", e.Name())); err != nil {
+			t.Errorf("%s: %v", e.Name(), err)
+		}
+	}
+	if n == 0 {
+		t.Fatal("no configs found")
+	}
+	if _, err := loadConfig(nil, ""); err != nil {
+		t.Errorf("embedded quickstart: %v", err)
+	}
+}
+
+// TestCLIBadCheckpoint: a truncated checkpoint is one clear error naming
+// the file, and the run folder's existing files are left alone.
+func TestCLIBadCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	ck := filepath.Join(dir, "bad.safetensors")
+	if err := os.WriteFile(ck, []byte{1, 2, 3}, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "run")
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	keep := filepath.Join(out, "summary.json")
+	if err := os.WriteFile(keep, []byte(`{"kept": true}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := newRootCmd()
+	var stderr bytes.Buffer
+	cmd.SetErr(&stderr)
+	cmd.SetOut(&stderr)
+	cmd.SetArgs([]string{"eval", "--checkpoint", ck, "--out", out, "--device", "cpu"})
+	err := cmd.Execute()
+	if err == nil || !strings.Contains(err.Error(), "bad.safetensors") {
+		t.Fatalf("error %v, want one naming the checkpoint", err)
+	}
+	if b, _ := os.ReadFile(keep); string(b) != `{"kept": true}` {
+		t.Errorf("summary.json was changed: %s", b)
+	}
+}
