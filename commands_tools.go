@@ -11,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sirl-dev/sirl/backend"
-	"github.com/sirl-dev/sirl/model"
 	"github.com/sirl-dev/sirl/rollout"
 	"github.com/sirl-dev/sirl/tokenizer"
 	"github.com/sirl-dev/sirl/train"
@@ -56,15 +55,16 @@ func newCompareCmd() *cobra.Command {
 
 func newSampleCmd() *cobra.Command {
 	c := &common{}
-	var prompt, ids string
+	var prompt, ids, chat string
 	var maxNew int
 	var greedy bool
 	var temp float64
 	cmd := &cobra.Command{Use: "sample", Short: "generate from a checkpoint (--checkpoint) or model folder (--model)", Args: cobra.NoArgs}
 	addCommon(cmd, c)
 	f := cmd.Flags()
-	f.StringVar(&prompt, "prompt", "", "prompt text (policy template for built-in tasks)")
-	f.StringVar(&ids, "ids", "", "prompt token ids, comma separated")
+	f.StringVar(&prompt, "prompt", "", "prompt text: one user turn of the chat template (--model) or the policy template (char checkpoints)")
+	f.StringVar(&ids, "ids", "", "prompt token ids, comma separated (used as they are)")
+	f.StringVar(&chat, "chat-template", "", "chat template for --prompt with a Hugging Face model: plain, chatml, qwen2.5, qwen3, qwen3-nothink (default: task.chat_template, else chatml when tokenizer_config.json has a chat_template, else plain)")
 	f.IntVar(&maxNew, "max-new", 64, "most new tokens")
 	f.BoolVar(&greedy, "greedy", false, "greedy decoding (else temperature sampling)")
 	f.Float64Var(&temp, "temperature", 1.0, "sampling temperature")
@@ -76,28 +76,36 @@ func newSampleCmd() *cobra.Command {
 		if (prompt == "") == (ids == "") {
 			return fmt.Errorf("give exactly one of --prompt and --ids")
 		}
+		if maxNew < 1 {
+			return fmt.Errorf("--max-new: must be > 0, got %d", maxNew)
+		}
+		if chat == "" {
+			chat = cfg.Task.ChatTemplate
+		} else if _, err := tokenizer.ChatTemplateByName(chat); err != nil {
+			return fmt.Errorf("--chat-template: %w", err)
+		}
 		be, err := newEngine(cfg)
 		if err != nil {
 			return err
 		}
-		m, tok, err := loadForSampling(be, c)
+		s, err := loadForSampling(be, c, chat, cfg.Task.SystemPrompt)
 		if err != nil {
 			return err
 		}
+		m := s.Model
 		var in []int32
 		if ids != "" {
-			for _, s := range strings.Split(ids, ",") {
-				v, err := strconv.Atoi(strings.TrimSpace(s))
+			for _, field := range strings.Split(ids, ",") {
+				v, err := strconv.Atoi(strings.TrimSpace(field))
 				if err != nil || v < 0 || v >= m.Cfg.Vocab {
-					return fmt.Errorf("--ids: %q is not a token id below %d", s, m.Cfg.Vocab)
+					return fmt.Errorf("--ids: %q is not a token id below %d", field, m.Cfg.Vocab)
 				}
 				in = append(in, int32(v))
 			}
 		} else {
-			in = tokenizer.PolicyPrompt(tok, prompt)
+			in = s.Prompt(prompt)
 		}
-		eos, _ := tok.Special(tokenizer.EOS)
-		gen, err := rollout.New(m, rollout.Config{BlockSize: 16, NumBlocks: (len(in)+maxNew)/16 + 8, MaxBatch: 1, EOS: eos})
+		gen, err := rollout.New(m, rollout.Config{BlockSize: 16, NumBlocks: (len(in)+maxNew)/16 + 8, MaxBatch: 1, EOS: s.EOS})
 		if err != nil {
 			return err
 		}
@@ -109,9 +117,11 @@ func newSampleCmd() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		res := map[string]any{"ids": out[0].Tokens, "text": tok.Decode(out[0].Tokens), "finished": out[0].Finished}
+		res := map[string]any{"ids": out[0].Tokens, "text": s.Tok.Decode(out[0].Tokens), "finished": out[0].Finished}
 		if c.json {
-			return json.NewEncoder(cmd.OutOrStdout()).Encode(res)
+			enc := json.NewEncoder(cmd.OutOrStdout())
+			enc.SetEscapeHTML(false)
+			return enc.Encode(res)
 		}
 		fmt.Fprintln(cmd.OutOrStdout(), res["text"])
 		return nil
@@ -119,19 +129,11 @@ func newSampleCmd() *cobra.Command {
 	return cmd
 }
 
-// loadForSampling loads a model and its tokenizer from --checkpoint.
-func loadForSampling(be backend.Backend, c *common) (*model.Model, tokenizer.Tokenizer, error) {
-	if c.modelDir != "" {
-		return nil, nil, fmt.Errorf("--model %s: Hugging Face model folders are not supported by this build yet", c.modelDir)
-	}
-	if c.checkpoint == "" {
-		return nil, nil, fmt.Errorf("give --checkpoint FILE (a run's final.safetensors) or --model DIR")
-	}
-	m, _, err := model.LoadCheckpoint(be, c.checkpoint)
-	if err != nil {
-		return nil, nil, err
-	}
-	return m, tokenizer.NewChar(), nil
+// loadForSampling loads a model with its tokenizer from --checkpoint (the
+// character vocabulary, or the tokenizer a --model run recorded) or from a
+// Hugging Face folder (--model); see train.LoadSampler.
+func loadForSampling(be backend.Backend, c *common, chatTemplate, systemPrompt string) (*train.Sampler, error) {
+	return train.LoadSampler(be, c.checkpoint, c.modelDir, chatTemplate, systemPrompt)
 }
 
 func newTokenizeCmd() *cobra.Command {

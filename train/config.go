@@ -6,6 +6,8 @@ package train
 import (
 	"fmt"
 	"strings"
+
+	"github.com/sirl-dev/sirl/tokenizer"
 )
 
 // Config is a whole run: what to build, what to train on and how. Every
@@ -68,6 +70,20 @@ type TaskConfig struct {
 	HardFile  string `mapstructure:"hard_file" yaml:"hard_file"`
 	// MaxResponseLen is L_max, the most response tokens generated.
 	MaxResponseLen int `mapstructure:"max_response_len" yaml:"max_response_len"`
+	// PromptKey and AnswerKey name the math task's columns (dotted for
+	// nested fields; empty: the usual names, see task.MathPromptKeys).
+	PromptKey string `mapstructure:"prompt_key" yaml:"prompt_key"`
+	AnswerKey string `mapstructure:"answer_key" yaml:"answer_key"`
+	// PromptSuffix is appended to the math task's last user message.
+	PromptSuffix string `mapstructure:"prompt_suffix" yaml:"prompt_suffix"`
+	// MaxRows caps the rows read from each math data file (0: all).
+	MaxRows int `mapstructure:"max_rows" yaml:"max_rows"`
+	// ChatTemplate renders prompts for a Hugging Face model (--model):
+	// plain, chatml, qwen2.5, qwen3, qwen3-nothink; empty: chatml when the
+	// folder's tokenizer_config.json has a chat_template, else plain.
+	ChatTemplate string `mapstructure:"chat_template" yaml:"chat_template"`
+	// SystemPrompt, when set, is the system turn of every chat prompt.
+	SystemPrompt string `mapstructure:"system_prompt" yaml:"system_prompt"`
 }
 
 // OptimConfig is AdamW with linear warm-up then a constant or cosine rate.
@@ -217,6 +233,17 @@ func inRange(key string, v, lo, hi float64) error {
 	return nil
 }
 
+// chatTemplateKey checks task.chat_template (empty: chosen per model).
+func chatTemplateKey(name string) error {
+	if name == "" {
+		return nil
+	}
+	if _, err := tokenizer.ChatTemplateByName(name); err != nil {
+		return fmt.Errorf("config key task.chat_template: %w", err)
+	}
+	return nil
+}
+
 // Validate checks every key's range; the error names the key.
 func (c *Config) Validate() error {
 	checks := []error{
@@ -274,6 +301,8 @@ func (c *Config) Validate() error {
 		inRange("sirl.is_cap", c.SIRL.ISCap, 1, 100),
 		positive("sirl.mc_rollouts", c.SIRL.MCRollouts),
 		oneOf("sirl.gates", c.SIRL.Gates, "diff", "oracle"),
+		nonNeg("task.max_rows", c.Task.MaxRows),
+		chatTemplateKey(c.Task.ChatTemplate),
 		nonNeg("eval.samples", c.Eval.Samples),
 		nonNeg("rl.eval_points", c.RL.EvalPoints),
 		inRange("eval.temperature", c.Eval.Temperature, 0, 10),

@@ -5,7 +5,6 @@ import (
 
 	"github.com/sirl-dev/sirl/backend"
 	"github.com/sirl-dev/sirl/task"
-	"github.com/sirl-dev/sirl/tokenizer"
 )
 
 // EvalResult holds held-out figures: greedy accuracy, and with k samples
@@ -36,7 +35,7 @@ func (e *env) evaluate(probs []task.Problem, k int, rng *rand.Rand) (EvalResult,
 		hi := min(lo+evalChunk, len(probs))
 		prompts := make([][]int32, 0, hi-lo)
 		for _, p := range probs[lo:hi] {
-			prompts = append(prompts, tokenizer.PolicyPrompt(e.tok, p.Prompt))
+			prompts = append(prompts, e.policyContext(p.Prompt))
 		}
 		greedy, _, err := e.gen.Generate(prompts, 1, backend.SampleParams{Temperature: 0, TopP: 1}, maxNew, rand.New(rand.NewPCG(0, 0)))
 		e.be.ResetPool(backend.Activations)

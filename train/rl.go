@@ -10,7 +10,6 @@ import (
 	"github.com/sirl-dev/sirl/rollout"
 	"github.com/sirl-dev/sirl/supervise"
 	"github.com/sirl-dev/sirl/task"
-	"github.com/sirl-dev/sirl/tokenizer"
 )
 
 type (
@@ -58,7 +57,7 @@ func (e *env) rollGroups(rng *rand.Rand, n int, st *rlStep) ([]group, error) {
 	prompts := make([][]int32, n)
 	for i := range gs {
 		gs[i].prob = e.splits.SampleTrain(rng)
-		gs[i].prompt = tokenizer.PolicyPrompt(e.tok, gs[i].prob.Prompt)
+		gs[i].prompt = e.policyContext(gs[i].prob.Prompt)
 		prompts[i] = gs[i].prompt
 	}
 	t0 := time.Now()

@@ -49,6 +49,7 @@ type env struct {
 	state   *runState
 	start   time.Time
 	hook    func(stage string, step int)
+	form    textForm // prompts and steps for the run's tokenizer and task
 }
 
 // runState is what a checkpoint carries besides tensors.
@@ -127,6 +128,9 @@ func Run(ctx context.Context, be backend.Backend, cfg Config, opt Options) (Summ
 	if err := e.m.SaveCheckpoint(filepath.Join(opt.Out, "final.safetensors"), e.checkpointMeta(), false); err != nil {
 		return nil, err
 	}
+	if err := e.exportHF(); err != nil {
+		return nil, err
+	}
 	e.state.Summary["wall_seconds"] = e.state.Elapsed + time.Since(e.start).Seconds()
 	if err := e.writeSummary(); err != nil {
 		return nil, err
@@ -136,20 +140,45 @@ func Run(ctx context.Context, be backend.Backend, cfg Config, opt Options) (Summ
 
 func (e *env) setupTask() error {
 	tc := e.cfg.Task
-	t, err := task.New(tc.Name, task.Options{Mod: tc.Mod, Train: tc.TrainFile, Test: tc.TestFile, Hard: tc.HardFile})
+	opts := task.Options{Mod: tc.Mod, Train: tc.TrainFile, Test: tc.TestFile, Hard: tc.HardFile,
+		PromptKey: tc.PromptKey, AnswerKey: tc.AnswerKey, PromptSuffix: tc.PromptSuffix, MaxRows: tc.MaxRows}
+	if tc.Name == "math" {
+		if e.cfg.SFT.RepairPairs > 0 && contains(e.cfg.Stages, "sft") {
+			return fmt.Errorf("config key sft.repair_pairs: task math has no error injector for the repair cold start; set it to 0")
+		}
+		// Math prompts are rendered once, at load, with the chat template:
+		// the model's (setupModel loads it again if it differs), else the
+		// configured one.
+		tpl := e.form.chat
+		if e.form.bpe == nil {
+			var err error
+			if tpl, err = tokenizer.ChatTemplateByName(tc.ChatTemplate); err != nil {
+				return fmt.Errorf("config key task.chat_template: %w", err)
+			}
+			if tc.SystemPrompt != "" {
+				tpl.DefaultSystem = tc.SystemPrompt
+			}
+		}
+		opts.Template = &tpl
+		e.form.rendered = true
+		e.form.taskChat = tpl.Name + "\x00" + tpl.DefaultSystem
+	}
+	t, err := task.New(tc.Name, opts)
 	if err != nil {
 		return err
 	}
 	e.task = t
+	e.form.steps = stepsFor(t)
 	e.splits, err = task.NewSplits(t, task.SplitConfig{Seed: e.cfg.Seed, TrainMin: tc.TrainMin, TrainMax: tc.TrainMax,
 		HeldOut: tc.HeldOut, Hard: tc.Hard, HardMin: tc.HardMin, HardMax: tc.HardMax})
 	if err != nil {
 		return err
 	}
-	ch := tokenizer.NewChar()
-	e.tok = ch
-	eos, _ := ch.Special(tokenizer.EOS)
-	e.eos = eos
+	if e.form.bpe == nil {
+		ch := tokenizer.NewChar()
+		e.tok = ch
+		e.eos, _ = ch.Special(tokenizer.EOS)
+	}
 	return nil
 }
 
@@ -180,6 +209,7 @@ func (e *env) modelConfig() (model.Config, error) {
 
 func (e *env) setupModel(ckpt, modelDir string, resume bool) error {
 	var err error
+	tc := e.cfg.Task
 	switch {
 	case ckpt != "":
 		var meta map[string]string
@@ -195,11 +225,30 @@ func (e *env) setupModel(ckpt, modelDir string, resume bool) error {
 				e.state.Extra = map[string]string{}
 			}
 		}
-		if e.m.Cfg.Vocab != e.tok.VocabSize() {
+		src, err := checkpointSource(ckpt, meta)
+		if err != nil {
+			return err
+		}
+		if src != nil || modelDir != "" {
+			bpe, tpl, src, err := checkpointTokenizer(ckpt, src, modelDir, e.m.Cfg.Vocab, tc.ChatTemplate, tc.SystemPrompt)
+			if err != nil {
+				return err
+			}
+			if err := e.useHF(bpe, tpl, src); err != nil {
+				return err
+			}
+		} else if e.m.Cfg.Vocab != e.tok.VocabSize() {
 			return fmt.Errorf("checkpoint %s: vocabulary %d does not match the task tokenizer's %d", ckpt, e.m.Cfg.Vocab, e.tok.VocabSize())
 		}
 	case modelDir != "":
-		return fmt.Errorf("--model %s: Hugging Face model folders are not supported by this build yet", modelDir)
+		m, bpe, tpl, src, err := loadHFFolder(e.be, modelDir, tc.ChatTemplate, tc.SystemPrompt)
+		if err != nil {
+			return err
+		}
+		e.m = m
+		if err := e.useHF(bpe, tpl, src); err != nil {
+			return err
+		}
 	default:
 		c, err := e.modelConfig()
 		if err != nil {
@@ -209,11 +258,19 @@ func (e *env) setupModel(ckpt, modelDir string, resume bool) error {
 			return err
 		}
 	}
-	maxLen := e.m.Cfg.MaxSeq
+	if e.form.rendered {
+		if e.form.bpe == nil {
+			return fmt.Errorf("task math needs a Hugging Face model and its tokenizer: pass --model DIR (or --checkpoint of a --model run); the character vocabulary cannot encode real data")
+		}
+		if e.form.taskChat != e.form.chat.Name+"\x00"+e.form.chat.DefaultSystem {
+			if err := e.setupTask(); err != nil { // render the prompts with the model's template
+				return err
+			}
+		}
+	}
 	blockSize := 16
 	blocks := KVCacheTokens / blockSize
 	e.gen, err = rollout.New(e.m, rollout.Config{BlockSize: blockSize, NumBlocks: blocks, MaxBatch: 512, EOS: e.eos})
-	_ = maxLen
 	return err
 }
 

@@ -7,13 +7,12 @@ import (
 
 	"github.com/sirl-dev/sirl/backend"
 	"github.com/sirl-dev/sirl/task"
-	"github.com/sirl-dev/sirl/tokenizer"
 )
 
 // sftSeq is a policy-mode training sequence for a problem's canonical trace.
 func (e *env) sftSeq(p task.Problem) Seq {
 	resp := append(e.tok.Encode(p.Solution), e.eos)
-	return Seq{Context: tokenizer.PolicyPrompt(e.tok, p.Prompt), Response: resp}
+	return Seq{Context: e.policyContext(p.Prompt), Response: resp}
 }
 
 // repairSeq is a repair-mode sequence (METHOD.md §3.3): an error-injected
@@ -29,7 +28,7 @@ func (e *env) repairSeq(rng *rand.Rand, p task.Problem) (Seq, bool) {
 		return Seq{}, false
 	}
 	resp := append(e.tok.Encode(p.Solution), e.eos)
-	ctx := tokenizer.RepairPrompt(e.tok, p.Prompt, bad, p.Solution)
+	ctx := e.repairContext(p, bad, p.Solution)
 	if len(ctx)+len(resp) > e.m.Cfg.MaxSeq {
 		return Seq{}, false // longer than the model's context: skip
 	}

@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 
 	"github.com/sirl-dev/sirl/supervise"
-	"github.com/sirl-dev/sirl/task"
 )
 
 // sirlState is SIRL's per-run state: its config and the replay pool.
@@ -192,17 +191,10 @@ func (e *env) grpoSeqs(g *group, idx []int) []Seq {
 }
 
 // stepOf maps each token of a response to its 0-based step (the number of
-// step delimiters before it); the answer span is the last step.
+// steps ended before it, see steps.go); the answer span is the last step.
 func (e *env) stepOf(y []int32) func(int) int {
-	delim, _ := e.charID(task.StepDelim)
-	steps := make([]int, len(y))
-	k := 0
-	for t, tok := range y {
-		steps[t] = k
-		if tok == delim {
-			k++
-		}
-	}
+	l := e.layoutOf(y)
+	steps, k := l.step, l.end
 	return func(t int) int {
 		if t < 0 {
 			return 0
@@ -214,15 +206,10 @@ func (e *env) stepOf(y []int32) func(int) int {
 	}
 }
 
-// answerStart is the token index of the answer marker, or len(y).
+// answerStart is the token index where the answer span starts (the last
+// '#' of a built-in task, the final \boxed of a math response), or len(y).
 func (e *env) answerStart(y []int32) int {
-	mark, _ := e.charID(task.AnswerMark)
-	for t := len(y) - 1; t >= 0; t-- {
-		if y[t] == mark {
-			return t
-		}
-	}
-	return len(y)
+	return e.layoutOf(y).answer
 }
 
 // localise records whether the first gated step of the failed side equals

@@ -6,10 +6,7 @@ import (
 
 	"github.com/sirl-dev/sirl/backend"
 	"github.com/sirl-dev/sirl/supervise"
-	"github.com/sirl-dev/sirl/tokenizer"
 )
-
-func (e *env) policyContext(prompt string) []int32 { return tokenizer.PolicyPrompt(e.tok, prompt) }
 
 // repair is the default variant (METHOD.md §3.4 lines 8–19, §3.6.1): G_rep
 // candidates from the repair mode for every failure (one batched
@@ -25,7 +22,7 @@ func (s *sirlState) repair(rng *rand.Rand, fails []*failure, st *rlStep) ([]supe
 	var unrepaired []*failure
 	kept := fails[:0:0]
 	for _, f := range fails {
-		p := tokenizer.RepairPrompt(e.tok, f.g.prob.Prompt, f.text, f.g.texts[f.anchor])
+		p := e.repairContext(f.g.prob, f.text, f.g.texts[f.anchor])
 		if len(p)+maxNew > e.m.Cfg.MaxSeq {
 			// The repair context does not fit the model: counted as unrepaired.
 			st.add("sirl/repair_context_too_long", 1)

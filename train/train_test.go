@@ -186,3 +186,34 @@ func readRows(path string) ([]map[string]any, error) {
 	}
 	return rows, sc.Err()
 }
+
+// TestEveryAlgorithmRuns: two RL steps of every algorithm and SIRL variant
+// from a Stage-0 checkpoint with the repair cold start; each writes its
+// metrics and, where it trained, a finite loss.
+func TestEveryAlgorithmRuns(t *testing.T) {
+	base, ckpt := stage0(t)
+	for _, m := range MethodNames() {
+		t.Run(m, func(t *testing.T) {
+			c := base
+			apply, _ := methodOverrides(m)
+			apply(&c)
+			c.Stages = []string{"rl"}
+			c.RL.Steps, c.RL.PromptsPerStep, c.RL.NumGenerations = 2, 4, 4
+			c.RL.MCRollouts, c.SIRL.MCRollouts = 2, 2
+			dir := t.TempDir()
+			runTiny(t, c, dir, Options{Checkpoint: ckpt})
+			rows, err := readRows(filepath.Join(dir, "metrics.jsonl"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rows) != 2 {
+				t.Fatalf("%d metric rows, want 2", len(rows))
+			}
+			for _, r := range rows {
+				if v, ok := r["policy_loss"].(float64); ok && (v != v) {
+					t.Errorf("step %v: policy_loss is NaN", r["step"])
+				}
+			}
+		})
+	}
+}

@@ -10,29 +10,11 @@ import (
 )
 
 // stepStarts returns the response-token indices where each step begins
-// (0, and one past every step delimiter before the answer marker).
+// up to the answer span (0 first), as the task's splitter sees them
+// (built-in tasks: one past every ';' before the '#'; math: the first
+// token of every line; see steps.go).
 func (e *env) stepStarts(resp []int32) []int {
-	delim, _ := e.charID(task.StepDelim)
-	mark, _ := e.charID(task.AnswerMark)
-	starts := []int{0}
-	for i, t := range resp {
-		if t == mark {
-			break
-		}
-		if t == delim && i+1 < len(resp) {
-			starts = append(starts, i+1)
-		}
-	}
-	return starts
-}
-
-// charID is the token of a single character of the char vocabulary.
-func (e *env) charID(c byte) (int32, bool) {
-	ids := e.tok.Encode(string(c))
-	if len(ids) != 1 {
-		return 0, false
-	}
-	return ids[0], true
+	return e.layoutOf(resp).starts
 }
 
 // mcValues estimates V̂(prefix) for each prefix (policy-mode context plus a

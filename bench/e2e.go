@@ -1,0 +1,442 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"time"
+
+	"github.com/sirl-dev/sirl/backend"
+	"github.com/sirl-dev/sirl/gpu"
+	"github.com/sirl-dev/sirl/model"
+	"github.com/sirl-dev/sirl/rollout"
+	"github.com/sirl-dev/sirl/train"
+)
+
+// H100PeakTFLOPs is the dense bf16 tensor-core peak of an H100 SXM, the MFU
+// denominator of the GPU figures.
+const H100PeakTFLOPs = 989
+
+// E2EConfig sizes `train bench e2e`: (a) a training step, (b) batched
+// generation through the paged KV cache, (c) RL steps per method with their
+// wall time split into phases.
+type E2EConfig struct {
+	// Parts selects "train", "generate" and "rl" (all when empty).
+	Parts []string `json:"parts"`
+	// Preset and Vocab give the model of parts (a) and (b).
+	Preset string `json:"preset"`
+	Vocab  int    `json:"vocab"`
+	// Batch × Seq tokens per training step; Warmup untimed steps, then
+	// Steps timed ones.
+	Batch  int `json:"batch"`
+	Seq    int `json:"seq"`
+	Warmup int `json:"warmup"`
+	Steps  int `json:"steps"`
+	// PeakTFLOPs is the MFU denominator (0: no MFU figure).
+	PeakTFLOPs float64 `json:"peak_tflops"`
+	// Prompts random prompts of PromptLen tokens, NewTokens sampled each
+	// (temperature 1, no EOS, so every prompt runs to NewTokens).
+	Prompts   int `json:"prompts"`
+	PromptLen int `json:"prompt_len"`
+	NewTokens int `json:"new_tokens"`
+	// RL is part (c).
+	RL RLBenchConfig `json:"rl"`
+	// Seed drives the weights, the token ids and the sampling.
+	Seed uint64 `json:"seed"`
+}
+
+// E2EDefaults returns the figures' shapes for an engine: on "cuda" the
+// issue's shapes (the gpt2-small preset at B16×T1024, 64 prompts × 256 new
+// tokens, RL on the quickstart model); otherwise small shapes that run in
+// about a minute on two cores and exercise the same code.
+func E2EDefaults(device string) E2EConfig {
+	if device == "cuda" {
+		return E2EConfig{Preset: "gpt2-small", Vocab: 32768, Batch: 16, Seq: 1024, Warmup: 2, Steps: 10,
+			PeakTFLOPs: H100PeakTFLOPs, Prompts: 64, PromptLen: 64, NewTokens: 256, Seed: 1,
+			RL: RLBenchConfig{Preset: "small", Task: "t1", Mod: 13, SFTSteps: 400, Steps: 3, Prompts: 16,
+				Generations: 8, MaxResponse: 40, HeldOut: 64, Methods: []string{"grpo", "sirl-repair", "sirl-mc"}}}
+	}
+	return E2EConfig{Preset: "small", Vocab: 512, Batch: 8, Seq: 128, Warmup: 1, Steps: 3,
+		Prompts: 16, PromptLen: 16, NewTokens: 64, Seed: 1,
+		RL: RLBenchConfig{Preset: "small", Task: "t1", Mod: 13, SFTSteps: 150, Steps: 2, Prompts: 8,
+			Generations: 8, MaxResponse: 40, HeldOut: 32, Methods: []string{"grpo", "sirl-repair", "sirl-mc"}}}
+}
+
+// Engines opens the engines of the benchmark.
+type Engines struct {
+	// Bench opens the engine of parts (a) and (b), with pools sized by plan
+	// (a CPU engine ignores it).
+	Bench func(plan gpu.PoolPlan) (backend.Backend, error)
+	// Run opens a fresh engine for one train.Run of part (c); it is closed
+	// (when it has a Close method) after the run.
+	Run func(cfg train.Config) (backend.Backend, error)
+}
+
+// E2EReport is the result of E2E; parts not run are nil.
+type E2EReport struct {
+	Device   string        `json:"device"`
+	Engine   string        `json:"engine"`
+	Config   E2EConfig     `json:"config"`
+	Train    *TrainFigures `json:"train,omitempty"`
+	Generate *GenFigures   `json:"generate,omitempty"`
+	RL       *RLFigures    `json:"rl,omitempty"`
+	Seconds  float64       `json:"wall_seconds"`
+}
+
+// TrainFigures is part (a): one training step (forward, fused LM-head NLL
+// loss, backward, gradient clipping, AdamW over every parameter).
+type TrainFigures struct {
+	Model  model.Config `json:"model"`
+	Params int64        `json:"params"`
+	Batch  int          `json:"batch"`
+	Seq    int          `json:"seq"`
+	Steps  int          `json:"steps_timed"`
+	// FLOPsPerToken is 6·N + 12·L·d·T, N the parameters of the matmuls (the
+	// LM head counted, the embedding lookup not).
+	FLOPsPerToken float64 `json:"flops_per_token"`
+	StepMS        float64 `json:"step_ms"`
+	TokensPerSec  float64 `json:"tokens_per_s"`
+	TFLOPs        float64 `json:"tflops"`
+	// MFU is TFLOPs / PeakTFLOPs (0 without a peak).
+	MFU float64 `json:"mfu"`
+	// LossFirst and LossLast are the mean NLL of the first and last step
+	// (the same batch every step, so it falls when the update works).
+	LossFirst float64 `json:"loss_first"`
+	LossLast  float64 `json:"loss_last"`
+	// ActDType is the dtype of the final hidden state (the activations).
+	ActDType string `json:"activation_dtype"`
+}
+
+// GenFigures is part (b): one rollout.Generate call over random prompts.
+type GenFigures struct {
+	Prompts      int     `json:"prompts"`
+	PromptLen    int     `json:"prompt_len"`
+	NewTokens    int     `json:"new_tokens"`
+	Decoded      int64   `json:"decoded"`
+	Seconds      float64 `json:"seconds"`
+	TokensPerSec float64 `json:"tokens_per_s"`
+	Steps        int     `json:"decode_steps"`
+	KVHighWater  int     `json:"kv_blocks_high_water"`
+}
+
+// E2E runs the selected parts and returns their figures. Progress lines go
+// to log.
+func E2E(ctx context.Context, cfg E2EConfig, eng Engines, log io.Writer) (*E2EReport, error) {
+	if log == nil {
+		log = io.Discard
+	}
+	start := time.Now()
+	rep := &E2EReport{Config: cfg}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if cfg.has("train") || cfg.has("generate") {
+		mc, err := cfg.modelConfig()
+		if err != nil {
+			return nil, err
+		}
+		be, err := eng.Bench(E2EPlan(cfg))
+		if err != nil {
+			return nil, fmt.Errorf("bench e2e: engine: %w", err)
+		}
+		defer closeEngine(be)
+		rep.Device, rep.Engine = be.Device(), be.Name()
+		m, err := model.New(be, mc, cfg.Seed)
+		if err != nil {
+			return nil, fmt.Errorf("bench e2e: model: %w", err)
+		}
+		rng := rand.New(rand.NewPCG(cfg.Seed, 0xe2e))
+		if cfg.has("train") {
+			fmt.Fprintf(log, "[e2e] train step: %s (%.1fM params), B%d×T%d\n", cfg.Preset, float64(mc.NumParams())/1e6, cfg.Batch, cfg.Seq)
+			if rep.Train, err = trainStep(m, cfg, rng); err != nil {
+				return nil, fmt.Errorf("bench e2e train: %w", err)
+			}
+		}
+		if cfg.has("generate") {
+			fmt.Fprintf(log, "[e2e] generate: %d prompts × %d new tokens\n", cfg.Prompts, cfg.NewTokens)
+			if rep.Generate, err = generate(m, cfg, rng); err != nil {
+				return nil, fmt.Errorf("bench e2e generate: %w", err)
+			}
+		}
+	}
+	if cfg.has("rl") {
+		r, err := rlSteps(ctx, cfg.RL, cfg.Seed, eng.Run, log)
+		if err != nil {
+			return nil, fmt.Errorf("bench e2e rl: %w", err)
+		}
+		rep.RL = r
+		if rep.Device == "" {
+			rep.Device, rep.Engine = r.Device, r.Engine
+		}
+	}
+	rep.Seconds = time.Since(start).Seconds()
+	return rep, nil
+}
+
+func (c E2EConfig) has(part string) bool {
+	if len(c.Parts) == 0 {
+		return true
+	}
+	for _, p := range c.Parts {
+		if p == part {
+			return true
+		}
+	}
+	return false
+}
+
+func (c E2EConfig) validate() error {
+	for _, p := range c.Parts {
+		if p != "train" && p != "generate" && p != "rl" {
+			return fmt.Errorf("bench e2e: unknown part %q (train, generate, rl)", p)
+		}
+	}
+	if c.has("train") && (c.Batch < 1 || c.Seq < 1 || c.Steps < 1 || c.Warmup < 0) {
+		return fmt.Errorf("bench e2e: batch %d, seq %d, steps %d must be positive (warm-up %d ≥ 0)", c.Batch, c.Seq, c.Steps, c.Warmup)
+	}
+	if c.has("generate") && (c.Prompts < 1 || c.PromptLen < 1 || c.NewTokens < 1) {
+		return fmt.Errorf("bench e2e: prompts %d, prompt length %d, new tokens %d must be positive", c.Prompts, c.PromptLen, c.NewTokens)
+	}
+	if c.has("rl") {
+		return c.RL.validate()
+	}
+	return nil
+}
+
+// modelConfig is the preset with the vocabulary, its context widened to the
+// longest sequence the parts need.
+func (c E2EConfig) modelConfig() (model.Config, error) {
+	mc, err := model.Preset(c.Preset, c.Vocab)
+	if err != nil {
+		return mc, fmt.Errorf("bench e2e: %w", err)
+	}
+	mc.MaxSeq = max(mc.MaxSeq, c.Seq, c.PromptLen+c.NewTokens)
+	return mc, nil
+}
+
+// E2EPlan sizes the GPU pools for parts (a) and (b): fp32 weights (plus a
+// bf16 copy), gradients and two moments, the activations one training step
+// keeps (forward per layer 8·d + 3·FFN + H + 2 floats a token, backward
+// scratch 7·d + 3·FFN, the loss vectors), and a KV cache for every prompt.
+// A bad preset gets an empty plan (E2E reports the preset error first).
+func E2EPlan(c E2EConfig) gpu.PoolPlan {
+	mc, err := c.modelConfig()
+	if err != nil {
+		return gpu.PoolPlan{}
+	}
+	P := mc.NumParams()
+	d, f, L, H := int64(mc.Dim), int64(mc.FFN), int64(mc.Layers), int64(mc.Heads)
+	N := int64(c.Batch) * int64(c.Seq)
+	perTok := L*(8*d+3*f+H+2) + 10*d + 3*f + 32
+	act := N*4*perTok*11/10 + 256<<20
+	// Generation: prefill of every prompt at once and the decode step.
+	genTok := int64(c.Prompts) * int64(c.PromptLen)
+	act = max(act, genTok*4*(3*d+3*f+int64(mc.Vocab))*2+256<<20)
+	blocks := int64(c.Prompts)*int64(ceilDiv(c.PromptLen+c.NewTokens, kvBlock)+1) + 16
+	kv := blocks * kvBlock * L * 2 * int64(mc.KVHeads) * int64(mc.HeadDim()) * 4
+	return gpu.PoolPlan{
+		backend.Weights:     P*6 + 64<<20,
+		backend.Optim:       P*12 + 64<<20,
+		backend.Activations: act,
+		backend.KV:          kv + 64<<20,
+		backend.Replay:      16 << 20,
+		gpu.Scratch:         2 << 30,
+	}
+}
+
+// kvBlock is the KV-cache block size of the generation part (as train's).
+const kvBlock = 16
+
+func ceilDiv(a, b int) int { return (a + b - 1) / b }
+
+// closeEngine releases an engine that has a Close method (the GPU engine's
+// pools); the CPU engine has nothing to release.
+func closeEngine(be backend.Backend) {
+	if c, ok := be.(interface{ Close() error }); ok {
+		c.Close()
+	}
+}
+
+// flopsPerToken is 6·N + 12·L·d·T with N the matmul parameters.
+func flopsPerToken(mc model.Config, T int) float64 {
+	n := mc.NumParams()
+	if !mc.TiedEmbeddings {
+		n -= int64(mc.Vocab) * int64(mc.Dim)
+	}
+	return 6*float64(n) + 12*float64(mc.Layers)*float64(mc.Dim)*float64(T)
+}
+
+// trainStep times part (a) on a fixed random batch (inputs and next-token
+// targets), AdamW at lr 1e-4 with clipping at 1.
+func trainStep(m *model.Model, cfg E2EConfig, rng *rand.Rand) (*TrainFigures, error) {
+	be, mc := m.B, m.Cfg
+	B, T := cfg.Batch, cfg.Seq
+	N := B * T
+	inp, tgt := make([]int32, N), make([]int32, N)
+	for b := 0; b < B; b++ {
+		row := make([]int32, T+1)
+		for i := range row {
+			row[i] = int32(rng.IntN(mc.Vocab))
+		}
+		copy(inp[b*T:], row[:T])
+		copy(tgt[b*T:], row[1:])
+	}
+	opt := 0
+	step := func(wantLoss bool) (float64, string, error) {
+		m.ZeroGrads()
+		acts, err := m.Forward(inp, B, T)
+		if err != nil {
+			return 0, "", err
+		}
+		f := func() backend.Tensor { return be.Alloc(backend.Activations, backend.F32, N) }
+		tg := be.Alloc(backend.Activations, backend.I32, N)
+		be.UploadI32(tg, tgt)
+		w, adv, old := f(), f(), f()
+		be.Fill(w, 1/float32(N))
+		be.Fill(adv, 0)
+		be.Fill(old, 0)
+		in := backend.PGLossIn{Hidden: acts.Hidden(), Head: m.Head(), Targets: tg, Adv: adv, OldLogp: old, Weight: w, Mode: backend.PGNLL}
+		out := backend.PGLossOut{Logp: f(), Entropy: f(), LSE: f(), Loss: f(), Coef: f(), Clip: f(), KL: f()}
+		be.PGLossForward(out, in)
+		dt := acts.Hidden().DType()
+		dh := be.Alloc(backend.Activations, dt, N, mc.Dim)
+		be.PGLossBackward(dh, m.HeadGrad(), in, out.LSE, out.Coef)
+		if err := m.Backward(acts, dh); err != nil {
+			return 0, "", err
+		}
+		opt++
+		if err := adamw(m, opt); err != nil {
+			return 0, "", err
+		}
+		loss := 0.0
+		if wantLoss {
+			l := make([]float32, N)
+			be.Download(out.Loss, l)
+			for _, v := range l {
+				loss += float64(v)
+			}
+		}
+		be.ResetPool(backend.Activations)
+		return loss, dt.String(), be.Err()
+	}
+	fig := &TrainFigures{Model: mc, Params: mc.NumParams(), Batch: B, Seq: T, Steps: cfg.Steps,
+		FLOPsPerToken: flopsPerToken(mc, T)}
+	var err error
+	if fig.LossFirst, fig.ActDType, err = step(true); err != nil {
+		return nil, err
+	}
+	for i := 1; i < cfg.Warmup; i++ {
+		if _, _, err := step(false); err != nil {
+			return nil, err
+		}
+	}
+	if err := be.Sync(); err != nil {
+		return nil, err
+	}
+	t0 := time.Now()
+	for i := 0; i < cfg.Steps; i++ {
+		if fig.LossLast, _, err = step(i == cfg.Steps-1); err != nil {
+			return nil, err
+		}
+	}
+	if err := be.Sync(); err != nil {
+		return nil, err
+	}
+	sec := time.Since(t0).Seconds() / float64(cfg.Steps)
+	if math.IsNaN(fig.LossLast) || math.IsInf(fig.LossLast, 0) {
+		return nil, fmt.Errorf("loss is %g after %d steps", fig.LossLast, opt)
+	}
+	fig.StepMS = sec * 1e3
+	fig.TokensPerSec = float64(N) / sec
+	fig.TFLOPs = fig.TokensPerSec * fig.FLOPsPerToken / 1e12
+	if cfg.PeakTFLOPs > 0 {
+		fig.MFU = fig.TFLOPs / cfg.PeakTFLOPs
+	}
+	return fig, nil
+}
+
+// adamw clips the global gradient norm at 1 and takes one AdamW step (lr
+// 1e-4, betas 0.9/0.95, weight decay 0.01 on matrices), as train's
+// optimizer does.
+func adamw(m *model.Model, step int) error {
+	be := m.B
+	gn := math.Sqrt(be.SumSquares(m.Grads()...))
+	if math.IsNaN(gn) || math.IsInf(gn, 0) {
+		return fmt.Errorf("gradient norm is %g", gn)
+	}
+	if gn > 1 {
+		s := float32(1 / (gn + 1e-6))
+		for _, g := range m.Grads() {
+			be.Scale(g, s)
+		}
+	}
+	for _, p := range m.Params {
+		wd := float32(0.01)
+		if len(p.Shape) < 2 {
+			wd = 0
+		}
+		be.AdamW(p.W, p.G, p.M, p.V, backend.AdamWParams{LR: 1e-4, Beta1: 0.9, Beta2: 0.95, Eps: 1e-8, WeightDecay: wd, Step: step})
+	}
+	return be.Err()
+}
+
+// generate times part (b): one warm-up call on a few prompts, then one
+// Generate over every prompt (prefill included in the time).
+func generate(m *model.Model, cfg E2EConfig, rng *rand.Rand) (*GenFigures, error) {
+	blocks := cfg.Prompts*(ceilDiv(cfg.PromptLen+cfg.NewTokens, kvBlock)+1) + 16
+	eng, err := rollout.New(m, rollout.Config{BlockSize: kvBlock, NumBlocks: blocks, MaxBatch: max(cfg.Prompts, 1), EOS: -1})
+	if err != nil {
+		return nil, err
+	}
+	defer eng.Cache().Close()
+	prompts := make([][]int32, cfg.Prompts)
+	for i := range prompts {
+		prompts[i] = make([]int32, cfg.PromptLen)
+		for j := range prompts[i] {
+			prompts[i][j] = int32(rng.IntN(m.Cfg.Vocab))
+		}
+	}
+	sp := backend.SampleParams{Temperature: 1, TopP: 1}
+	if _, _, err := eng.Generate(prompts[:min(4, len(prompts))], 1, sp, min(8, cfg.NewTokens), rng); err != nil {
+		return nil, err
+	}
+	if err := m.B.Sync(); err != nil {
+		return nil, err
+	}
+	samples, st, err := eng.Generate(prompts, 1, sp, cfg.NewTokens, rng)
+	if err != nil {
+		return nil, err
+	}
+	for i, s := range samples {
+		if len(s.Tokens) != cfg.NewTokens {
+			return nil, fmt.Errorf("prompt %d: %d tokens generated, want %d", i, len(s.Tokens), cfg.NewTokens)
+		}
+	}
+	return &GenFigures{Prompts: cfg.Prompts, PromptLen: cfg.PromptLen, NewTokens: cfg.NewTokens,
+		Decoded: st.Decoded, Seconds: st.Seconds, TokensPerSec: float64(st.Decoded) / st.Seconds,
+		Steps: st.Steps, KVHighWater: st.KVHighWater}, nil
+}
+
+// Results flattens the report into the `train bench` table.
+func (r *E2EReport) Results() []Result {
+	var out []Result
+	if t := r.Train; t != nil {
+		name := fmt.Sprintf("e2e train %s B%d×T%d", r.Config.Preset, t.Batch, t.Seq)
+		out = append(out, Result{Name: name, Value: t.TokensPerSec, Unit: "tokens/s",
+			Note: fmt.Sprintf("%.1f ms/step, %.2f TFLOP/s, %s activations, loss %.3f→%.3f", t.StepMS, t.TFLOPs, t.ActDType, t.LossFirst, t.LossLast)})
+		if r.Config.PeakTFLOPs > 0 {
+			out = append(out, Result{Name: "e2e train MFU", Value: 100 * t.MFU, Unit: "%",
+				Note: fmt.Sprintf("of %g TFLOP/s", r.Config.PeakTFLOPs)})
+		}
+	}
+	if g := r.Generate; g != nil {
+		out = append(out, Result{Name: fmt.Sprintf("e2e generate %d×%d (prompt %d)", g.Prompts, g.NewTokens, g.PromptLen),
+			Value: g.TokensPerSec, Unit: "tokens/s", Note: fmt.Sprintf("%.2f s, %d decode steps, %d KV blocks", g.Seconds, g.Steps, g.KVHighWater)})
+	}
+	if r.RL != nil {
+		out = append(out, r.RL.results()...)
+	}
+	return out
+}
