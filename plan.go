@@ -30,7 +30,9 @@ func planMemory(cfg train.Config) gpu.PoolPlan {
 	}
 	params := mc.NumParams()
 	T := int64(mc.MaxSeq)
-	seqs := int64(max(cfg.SFT.BatchSize, cfg.RL.PromptsPerStep*cfg.RL.NumGenerations*2))
+	// RL losses run in micro-batches of 64 sequences (train.update); SFT in
+	// one batch.
+	seqs := int64(max(cfg.SFT.BatchSize, 64))
 	tokens := seqs * T
 	d, f, L := int64(mc.Dim), int64(mc.FFN), int64(mc.Layers)
 	// Per token and layer the backward keeps ~ 10·d + 3·FFN floats; plus

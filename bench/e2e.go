@@ -133,32 +133,10 @@ func E2E(ctx context.Context, cfg E2EConfig, eng Engines, log io.Writer) (*E2ERe
 		return nil, err
 	}
 	if cfg.has("train") || cfg.has("generate") {
-		mc, err := cfg.modelConfig()
-		if err != nil {
+		// Parts (a) and (b) share one engine, released before part (c)
+		// opens its own.
+		if err := benchParts(cfg, eng, rep, log); err != nil {
 			return nil, err
-		}
-		be, err := eng.Bench(E2EPlan(cfg))
-		if err != nil {
-			return nil, fmt.Errorf("bench e2e: engine: %w", err)
-		}
-		defer closeEngine(be)
-		rep.Device, rep.Engine = be.Device(), be.Name()
-		m, err := model.New(be, mc, cfg.Seed)
-		if err != nil {
-			return nil, fmt.Errorf("bench e2e: model: %w", err)
-		}
-		rng := rand.New(rand.NewPCG(cfg.Seed, 0xe2e))
-		if cfg.has("train") {
-			fmt.Fprintf(log, "[e2e] train step: %s (%.1fM params), B%d×T%d\n", cfg.Preset, float64(mc.NumParams())/1e6, cfg.Batch, cfg.Seq)
-			if rep.Train, err = trainStep(m, cfg, rng); err != nil {
-				return nil, fmt.Errorf("bench e2e train: %w", err)
-			}
-		}
-		if cfg.has("generate") {
-			fmt.Fprintf(log, "[e2e] generate: %d prompts × %d new tokens\n", cfg.Prompts, cfg.NewTokens)
-			if rep.Generate, err = generate(m, cfg, rng); err != nil {
-				return nil, fmt.Errorf("bench e2e generate: %w", err)
-			}
 		}
 	}
 	if cfg.has("rl") {
@@ -173,6 +151,38 @@ func E2E(ctx context.Context, cfg E2EConfig, eng Engines, log io.Writer) (*E2ERe
 	}
 	rep.Seconds = time.Since(start).Seconds()
 	return rep, nil
+}
+
+// benchParts runs parts (a) and (b) on one engine, closed on return.
+func benchParts(cfg E2EConfig, eng Engines, rep *E2EReport, log io.Writer) error {
+	mc, err := cfg.modelConfig()
+	if err != nil {
+		return err
+	}
+	be, err := eng.Bench(E2EPlan(cfg))
+	if err != nil {
+		return fmt.Errorf("bench e2e: engine: %w", err)
+	}
+	defer closeEngine(be)
+	rep.Device, rep.Engine = be.Device(), be.Name()
+	m, err := model.New(be, mc, cfg.Seed)
+	if err != nil {
+		return fmt.Errorf("bench e2e: model: %w", err)
+	}
+	rng := rand.New(rand.NewPCG(cfg.Seed, 0xe2e))
+	if cfg.has("train") {
+		fmt.Fprintf(log, "[e2e] train step: %s (%.1fM params), B%d×T%d\n", cfg.Preset, float64(mc.NumParams())/1e6, cfg.Batch, cfg.Seq)
+		if rep.Train, err = trainStep(m, cfg, rng); err != nil {
+			return fmt.Errorf("bench e2e train: %w", err)
+		}
+	}
+	if cfg.has("generate") {
+		fmt.Fprintf(log, "[e2e] generate: %d prompts × %d new tokens\n", cfg.Prompts, cfg.NewTokens)
+		if rep.Generate, err = generate(m, cfg, rng); err != nil {
+			return fmt.Errorf("bench e2e generate: %w", err)
+		}
+	}
+	return nil
 }
 
 func (c E2EConfig) has(part string) bool {

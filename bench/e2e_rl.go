@@ -44,27 +44,9 @@ func (c RLBenchConfig) validate() error {
 		return fmt.Errorf("bench e2e rl: no methods")
 	}
 	for _, m := range c.Methods {
-		if err := applyMethod(&train.Config{}, m); err != nil {
+		if err := train.ApplyMethod(&train.Config{}, m); err != nil {
 			return err
 		}
-	}
-	return nil
-}
-
-// applyMethod sets the keys that select a method, as `train compare` does
-// (train's method table is unexported; keep the two in step).
-func applyMethod(c *train.Config, name string) error {
-	switch name {
-	case "grpo", "gspo", "dr_grpo", "vineppo":
-		c.RL.Algo = name
-	case "dapo":
-		c.RL.Algo, c.RL.EpsilonHigh = "dapo", 0.28
-	case "sirl-repair", "sirl-sibling":
-		c.RL.Algo, c.SIRL.Identify, c.RL.EpsilonHigh = "sirl", strings.TrimPrefix(name, "sirl-"), 0.28
-	case "sirl-mc":
-		c.RL.Algo, c.SIRL.Identify, c.SIRL.AdvScale, c.RL.EpsilonHigh = "sirl", "mc", "mc", 0.28
-	default:
-		return fmt.Errorf("bench e2e rl: unknown method %q (known: %s)", name, strings.Join(train.MethodNames(), ", "))
 	}
 	return nil
 }
@@ -96,6 +78,8 @@ type RLMethod struct {
 	Reward      float64            `json:"reward"`
 	Mixed       float64            `json:"groups_mixed"`
 	Decoded     float64            `json:"tokens_decoded"` // sampled tokens per step (rollouts, repairs, probes)
+	Trained     float64            `json:"tokens_trained"` // 0: the steps had nothing to train on
+	Localised   float64            `json:"localised"`      // failures given a corrected locus per step (sirl)
 }
 
 // Ratio is a method's mean step time over grpo's (0 when either is missing).
@@ -133,6 +117,7 @@ func rlSteps(ctx context.Context, c RLBenchConfig, seed uint64, open func(train.
 	base.Task.Name, base.Task.Mod, base.Task.TrainMin, base.Task.TrainMax = c.Task, c.Mod, 2, 4
 	base.Task.HeldOut, base.Task.Hard, base.Task.MaxResponseLen = c.HeldOut, 0, c.MaxResponse
 	base.SFT.Steps, base.SFT.BatchSize, base.SFT.EvalEvery, base.SFT.Optim.LR = c.SFTSteps, 32, 0, 3e-3
+	base.SFT.RepairPairs = 500 // the repair cold start (METHOD.md §3.3), so that sirl-repair can repair
 	base.RL.Steps, base.RL.PromptsPerStep, base.RL.NumGenerations = c.Steps, c.Prompts, c.Generations
 	base.RL.Optim.LR, base.RL.Optim.WarmupSteps = 1e-4, 5
 	out := &RLFigures{}
@@ -151,7 +136,7 @@ func rlSteps(ctx context.Context, c RLBenchConfig, seed uint64, open func(train.
 	ckpt := filepath.Join(sftDir, "final.safetensors")
 	for _, name := range c.Methods {
 		cfg := base
-		if err := applyMethod(&cfg, name); err != nil {
+		if err := train.ApplyMethod(&cfg, name); err != nil {
 			return nil, err
 		}
 		cfg.Stages = []string{"rl"}
@@ -225,6 +210,8 @@ func meanStep(method string, rows []map[string]any) (RLMethod, error) {
 		m.Reward += num(r["reward"]) / n
 		m.Mixed += num(r["groups/mixed"]) / n
 		m.Decoded += num(r["tokens/decoded"]) / n
+		m.Trained += num(r["tokens/trained"]) / n
+		m.Localised += num(r["sirl/localised"]) / n
 		for k, v := range r {
 			if strings.HasPrefix(k, "time/") {
 				m.Phases[strings.TrimPrefix(k, "time/")] += num(v) / n
@@ -271,14 +258,17 @@ func (r *RLFigures) results() []Result {
 		}
 		sort.Strings(ph)
 		out = append(out, Result{Name: "e2e rl step " + m.Method, Value: 1e3 * m.StepSeconds, Unit: "ms",
-			Note: fmt.Sprintf("gen %.0f, identify %.0f, correct %.0f, train %.0f, other %.0f ms; reward %.2f, mixed groups %.2f, %.0f tokens sampled",
-				1e3*m.Generation, 1e3*m.Identify, 1e3*m.Correct, 1e3*m.Training, 1e3*m.Other, m.Reward, m.Mixed, m.Decoded)})
+			Note: fmt.Sprintf("gen %.0f, identify %.0f, correct %.0f, train %.0f, other %.0f ms; reward %.2f, mixed groups %.2f, %.0f tokens sampled, %.0f trained, %.1f localised",
+				1e3*m.Generation, 1e3*m.Identify, 1e3*m.Correct, 1e3*m.Training, 1e3*m.Other, m.Reward, m.Mixed, m.Decoded, m.Trained, m.Localised)})
 	}
 	for _, m := range r.Methods {
 		if m.Method != "grpo" {
 			if x := r.Ratio(m.Method); x > 0 {
-				out = append(out, Result{Name: "e2e rl step " + m.Method + " / grpo", Value: x, Unit: "×",
-					Note: fmt.Sprintf("start accuracy %.2f after SFT", r.StartAccuracy)})
+				note := fmt.Sprintf("start accuracy %.2f after SFT", r.StartAccuracy)
+				if m.Mixed == 0 || m.Trained == 0 {
+					note += "; NOT a measure of the method: its timed steps had no mixed group or nothing to train"
+				}
+				out = append(out, Result{Name: "e2e rl step " + m.Method + " / grpo", Value: x, Unit: "×", Note: note})
 			}
 		}
 	}

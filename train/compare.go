@@ -107,6 +107,10 @@ func runOne(ctx context.Context, cfg Config, dir, ckpt string, opt CompareOption
 	if err != nil {
 		return nil, err
 	}
+	// A GPU engine holds its memory pools until closed.
+	if c, ok := be.(interface{ Close() error }); ok {
+		defer c.Close()
+	}
 	return Run(ctx, be, cfg, Options{Out: dir, Checkpoint: ckpt, Log: io.Discard})
 }
 

@@ -1,6 +1,10 @@
 package train
 
-import "sort"
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
 
 // methodOverrides maps a comparison method name to the config changes that
 // select it (algo, SIRL variant).
@@ -30,4 +34,14 @@ func MethodNames() []string {
 	names := []string{"grpo", "dapo", "dr_grpo", "gspo", "vineppo", "sirl-repair", "sirl-mc", "sirl-sibling"}
 	sort.Strings(names)
 	return names
+}
+
+// ApplyMethod sets the config keys that select a comparison method.
+func ApplyMethod(c *Config, name string) error {
+	f, ok := methodOverrides(name)
+	if !ok {
+		return fmt.Errorf("unknown method %q (known: %s)", name, strings.Join(MethodNames(), ", "))
+	}
+	f(c)
+	return nil
 }

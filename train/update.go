@@ -105,9 +105,36 @@ func (e *env) update(st *rlStep, opt *optimizer, ref *model.Model, row map[strin
 	return nil
 }
 
-// lossPass runs forward+backward of one loss term, scaling its weights.
-// detachOld selects the μ = 1 path (ratio 1, old = detached logp).
+// microBatch is the most sequences in one forward/backward; gradients of
+// the chunks add up (the token weights are already global).
+const microBatch = 64
+
+// lossPass runs forward+backward of one loss term over micro-batches,
+// accumulating gradients, and returns the concatenated per-token results.
 func (e *env) lossPass(seqs []Seq, eps [2]float32, scale float32, rep, detachOld bool) (*lossOut, error) {
+	out := &lossOut{}
+	for lo := 0; lo < len(seqs); lo += microBatch {
+		part := seqs[lo:min(lo+microBatch, len(seqs))]
+		// A sequence-level loss averages over its chunk; rescale to the batch.
+		frac := float32(len(part)) / float32(len(seqs))
+		r, err := e.lossChunk(part, eps, scale, frac, rep, detachOld)
+		e.be.ResetPool(backend.Activations)
+		if err != nil {
+			return nil, err
+		}
+		out.loss += r.loss
+		out.logp = append(out.logp, r.logp...)
+		out.entropy = append(out.entropy, r.entropy...)
+		out.clip = append(out.clip, r.clip...)
+		out.kl = append(out.kl, r.kl...)
+	}
+	return out, nil
+}
+
+// lossChunk runs forward+backward of one micro-batch, scaling its weights.
+// detachOld selects the μ = 1 path (ratio 1, old = detached logp); frac is
+// the chunk's share of the batch (for GSPO's per-sequence mean).
+func (e *env) lossChunk(seqs []Seq, eps [2]float32, scale, frac float32, rep, detachOld bool) (*lossOut, error) {
 	c := e.cfg.RL
 	scaled := make([]Seq, len(seqs))
 	for i, s := range seqs {
@@ -131,7 +158,7 @@ func (e *env) lossPass(seqs []Seq, eps [2]float32, scale float32, rep, detachOld
 			if err != nil {
 				return nil, 0, err
 			}
-			return scaleRows(coef, scale), loss * float64(scale), nil
+			return scaleRows(coef, scale*frac), loss * float64(scale*frac), nil
 		}
 		return forwardLoss(e.m, scaled, backend.PGLogProbOnly, eps, 0, true, coefFn)
 	}
