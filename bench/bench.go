@@ -93,6 +93,7 @@ func trainTokens(be backend.Backend, rng *rand.Rand) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	m.EnsureTrainState() // gradients for the backward pass
 	const B, T = 32, 40
 	ids := make([]int32, B*T)
 	for i := range ids {

@@ -293,6 +293,7 @@ func trainStep(m *model.Model, cfg E2EConfig, rng *rand.Rand) (*TrainFigures, er
 		copy(inp[b*T:], row[:T])
 		copy(tgt[b*T:], row[1:])
 	}
+	m.EnsureTrainState() // gradients and AdamW moments
 	opt := 0
 	step := func(wantLoss bool) (float64, string, error) {
 		m.ZeroGrads()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/sirl-dev/sirl/backend"
 )
@@ -22,7 +23,9 @@ const (
 // SaveCheckpoint writes the weights under their Hugging Face names as F32
 // safetensors to path (atomically: temp file, sync, rename), with meta plus
 // "config" (the Config as JSON) and "format". withOptim adds the AdamW
-// moments as "optim.m.<name>" and "optim.v.<name>".
+// moments as "optim.m.<name>" and "optim.v.<name>" when the model has them
+// (HasTrainState); a model that never called EnsureTrainState writes no
+// moments, which LoadCheckpoint reads back as zero moments, as before.
 func (m *Model) SaveCheckpoint(path string, meta map[string]string, withOptim bool) error {
 	cj, err := json.Marshal(m.Cfg)
 	if err != nil {
@@ -42,7 +45,7 @@ func (m *Model) SaveCheckpoint(path string, meta map[string]string, withOptim bo
 	for _, p := range m.Params {
 		add(p.Name, p, p.W)
 	}
-	if withOptim {
+	if withOptim && m.HasTrainState() {
 		for _, p := range m.Params {
 			add(optimM+p.Name, p, p.M)
 			add(optimV+p.Name, p, p.V)
@@ -56,7 +59,9 @@ func (m *Model) SaveCheckpoint(path string, meta map[string]string, withOptim bo
 
 // LoadCheckpoint rebuilds a model on b from a checkpoint written by
 // SaveCheckpoint: the Config from the "config" metadata, the weights, and
-// the moments when present (zero otherwise). It returns the metadata too.
+// the moments when the file has any (then EnsureTrainState has run; moments
+// absent from the file are zero). Without moments in the file the model has
+// no train state. It returns the metadata too.
 func LoadCheckpoint(b backend.Backend, path string) (*Model, map[string]string, error) {
 	f, err := ReadSafetensors(path)
 	if err != nil {
@@ -86,7 +91,11 @@ func LoadCheckpoint(b backend.Backend, path string) (*Model, map[string]string, 
 // LoadWeights uploads every parameter from f by its Hugging Face name; a
 // missing tensor or a shape mismatch is an error naming the tensor (and both
 // shapes). With optim, moments found as "optim.m.<name>"/"optim.v.<name>"
-// are loaded too. Tensors the model has no use for are ignored.
+// are loaded too: when the file holds any, LoadWeights calls
+// EnsureTrainState and the moments it lacks are set to zero; when it holds
+// none, moments the model already has are zeroed and none are allocated.
+// Gradients are left as they are. Tensors the model has no use for are
+// ignored.
 func (m *Model) LoadWeights(f *SafeFile, optim bool) error {
 	load := func(name string, p *Param, dst backend.Tensor) error {
 		_, shape, ok := f.Info(name)
@@ -103,6 +112,10 @@ func (m *Model) LoadWeights(f *SafeFile, optim bool) error {
 		m.B.Upload(dst, t.Data)
 		return nil
 	}
+	if optim && hasMoments(f) {
+		m.EnsureTrainState()
+	}
+	optim = optim && m.HasTrainState()
 	for _, p := range m.Params {
 		if err := load(p.Name, p, p.W); err != nil {
 			return err
@@ -127,4 +140,14 @@ func (m *Model) LoadWeights(f *SafeFile, optim bool) error {
 		return fmt.Errorf("checkpoint %s: %w", f.Path, err)
 	}
 	return nil
+}
+
+// hasMoments reports whether f holds any AdamW moment tensor.
+func hasMoments(f *SafeFile) bool {
+	for _, name := range f.Names() {
+		if strings.HasPrefix(name, optimM) || strings.HasPrefix(name, optimV) {
+			return true
+		}
+	}
+	return false
 }

@@ -122,8 +122,13 @@ func (m *Model) layerForward(L *layer, s *layerActs, x, out, pos backend.Tensor)
 // Backward accumulates every parameter gradient from dHidden [B·T, Dim], the
 // gradient of the loss with respect to Hidden(). The LM head's own gradient
 // is the caller's (PGLossBackward into HeadGrad()). a must come from Forward
-// on this model since the last activations reset.
+// on this model since the last activations reset. The gradients must exist:
+// Backward returns an error unless EnsureTrainState (or ZeroGrads, HeadGrad,
+// Grads) ran first.
 func (m *Model) Backward(a *Acts, dHidden backend.Tensor) error {
+	if !m.HasTrainState() {
+		return fmt.Errorf("model backward: no gradient buffers: call EnsureTrainState (or ZeroGrads) before training")
+	}
 	if a == nil || len(a.layers) != len(m.layers) {
 		return fmt.Errorf("model backward: activations from a different model")
 	}

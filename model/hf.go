@@ -84,7 +84,8 @@ type hfConfig struct {
 // float32. Rope scaling, sliding-window attention, biases other than
 // Qwen2's q/k/v biases, and a head_dim other than hidden/heads are
 // unsupported and refused; so is any tensor the model has no place for
-// (other than rotary_emb.inv_freq, or lm_head.weight when tied).
+// (other than rotary_emb.inv_freq, or lm_head.weight when tied). The model
+// has no gradients or moments until EnsureTrainState.
 func LoadHF(b backend.Backend, dir string) (*Model, *HFInfo, error) {
 	cfg, info, err := readHFConfig(dir)
 	if err != nil {
@@ -126,10 +127,7 @@ func LoadHF(b backend.Backend, dir string) (*Model, *HFInfo, error) {
 	}
 	if err := m.loadHFShards(shards, info); err != nil {
 		for _, p := range m.Params { // give the memory back (a device may hold it)
-			b.Free(p.W)
-			b.Free(p.G)
-			b.Free(p.M)
-			b.Free(p.V)
+			b.Free(p.W) // a fresh model has no G, M, V
 		}
 		return nil, nil, err
 	}

@@ -180,6 +180,9 @@ func TestLoadHF(t *testing.T) {
 			if m.Cfg != want {
 				t.Errorf("config %+v, want %+v", m.Cfg, want)
 			}
+			if m.HasTrainState() {
+				t.Error("LoadHF allocated gradients and moments")
+			}
 			wantFiles := 1
 			if s.shards {
 				wantFiles = 2

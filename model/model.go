@@ -11,7 +11,8 @@ import (
 
 // Param is one parameter tensor under its Hugging Face name. W lives in the
 // weights pool; its gradient G and the AdamW moments M and V in the optim
-// pool. Gradients accumulate until ZeroGrads.
+// pool. G, M and V are nil until Model.EnsureTrainState (inference never
+// needs them). Gradients accumulate until ZeroGrads.
 type Param struct {
 	Name       string
 	Shape      []int
@@ -44,7 +45,7 @@ type Model struct {
 // New allocates a model on b and initialises it deterministically from
 // seed: matrices (and the embedding) from normal(0, InitStd), o_proj and
 // down_proj further scaled by 1/sqrt(2·Layers), norm weights 1, biases 0.
-// Gradients and moments start at zero.
+// Gradients and moments are not allocated: call EnsureTrainState to train.
 func New(b backend.Backend, cfg Config, seed uint64) (*Model, error) {
 	m, err := alloc(b, cfg)
 	if err != nil {
@@ -85,8 +86,8 @@ func fill(h []float32, v float32) {
 	}
 }
 
-// alloc builds a model with allocated but uninitialised weights and zeroed
-// gradients and moments.
+// alloc builds a model with allocated but uninitialised weights and no
+// gradients or moments.
 func alloc(b backend.Backend, cfg Config) (*Model, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -96,15 +97,7 @@ func alloc(b backend.Backend, cfg Config) (*Model, error) {
 	}
 	m := &Model{Cfg: cfg, B: b, byName: map[string]*Param{}}
 	for _, s := range cfg.paramShapes() {
-		p := &Param{Name: s.name, Shape: s.shape,
-			W: b.Alloc(backend.Weights, backend.F32, s.shape...),
-			G: b.Alloc(backend.Optim, backend.F32, s.shape...),
-			M: b.Alloc(backend.Optim, backend.F32, s.shape...),
-			V: b.Alloc(backend.Optim, backend.F32, s.shape...),
-		}
-		b.Fill(p.G, 0)
-		b.Fill(p.M, 0)
-		b.Fill(p.V, 0)
+		p := &Param{Name: s.name, Shape: s.shape, W: b.Alloc(backend.Weights, backend.F32, s.shape...)}
 		m.Params = append(m.Params, p)
 		m.byName[s.name] = p
 	}
@@ -140,24 +133,55 @@ func (m *Model) Head() backend.Tensor {
 	return m.head.W
 }
 
+// EnsureTrainState allocates, in the optim pool, the gradient G and the
+// AdamW moments M and V of every parameter that lacks them, zero-filled. It
+// is idempotent: tensors already there (and their contents) are kept. An
+// allocation failure is reported by the backend's Err.
+func (m *Model) EnsureTrainState() {
+	for _, p := range m.Params {
+		for _, t := range []*backend.Tensor{&p.G, &p.M, &p.V} {
+			if *t == nil {
+				*t = m.B.Alloc(backend.Optim, backend.F32, p.Shape...)
+				m.B.Fill(*t, 0)
+			}
+		}
+	}
+}
+
+// HasTrainState reports whether every parameter has its gradient and AdamW
+// moments (EnsureTrainState has run).
+func (m *Model) HasTrainState() bool {
+	for _, p := range m.Params {
+		if p.G == nil || p.M == nil || p.V == nil {
+			return false
+		}
+	}
+	return true
+}
+
 // HeadGrad is the gradient of Head (the embedding's gradient when tied), into
-// which the caller's PGLossBackward accumulates.
+// which the caller's PGLossBackward accumulates. It calls EnsureTrainState.
 func (m *Model) HeadGrad() backend.Tensor {
+	m.EnsureTrainState()
 	if m.head == nil {
 		return m.embed.G
 	}
 	return m.head.G
 }
 
-// ZeroGrads sets every parameter gradient to zero.
+// ZeroGrads sets every parameter gradient to zero. It calls
+// EnsureTrainState, so it is also how a training loop allocates its state.
 func (m *Model) ZeroGrads() {
+	m.EnsureTrainState()
 	for _, p := range m.Params {
 		m.B.Fill(p.G, 0)
 	}
 }
 
-// Grads lists every parameter gradient (for the gradient norm).
+// Grads lists every parameter gradient (for the gradient norm). It calls
+// EnsureTrainState.
 func (m *Model) Grads() []backend.Tensor {
+	m.EnsureTrainState()
 	gs := make([]backend.Tensor, len(m.Params))
 	for i, p := range m.Params {
 		gs[i] = p.G

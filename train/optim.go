@@ -41,6 +41,9 @@ func (o *optimizer) lr() float64 {
 // pre-clip gradient norm and the learning rate used. A non-finite norm is an
 // error naming the first parameter whose gradient is not finite.
 func (o *optimizer) apply(m *model.Model) (gradNorm, lr float64, err error) {
+	if !m.HasTrainState() {
+		return 0, 0, fmt.Errorf("optimizer: the model has no gradients or moments (EnsureTrainState was not called)")
+	}
 	be := m.B
 	grads := make([]backend.Tensor, len(m.Params))
 	for i, p := range m.Params {

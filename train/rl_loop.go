@@ -35,6 +35,7 @@ func (e *env) runRL() error {
 			e.state.Summary["rl.start.eval.greedy_accuracy"] = v
 		}
 	}
+	e.m.EnsureTrainState() // gradients and AdamW moments (kept if resumed); never on ref
 	bar := newProgress(e.log, c.Steps, "rl ("+c.Algo+")")
 	bar.Set(e.state.Step)
 	var last map[string]any
@@ -237,7 +238,8 @@ func dropZeroAdv(seqs []Seq) []Seq {
 }
 
 // frozenCopy makes π_ref: a copy of the current weights (the Stage-0
-// checkpoint when RL starts from it).
+// checkpoint when RL starts from it). It is never trained, so it has no
+// gradients or moments.
 func (e *env) frozenCopy() (*model.Model, error) {
 	ref, err := model.New(e.be, e.m.Cfg, e.cfg.Seed)
 	if err != nil {

@@ -53,6 +53,7 @@ func (e *env) runSFT() error {
 			coldPool = append(coldPool, e.splits.SampleTrain(coldRng))
 		}
 	}
+	e.m.EnsureTrainState() // gradients and AdamW moments (kept if resumed)
 	bar := newProgress(e.log, c.Steps, "sft")
 	bar.Set(e.state.Step)
 	for e.state.Step < c.Steps {
