@@ -50,10 +50,13 @@ func Compare(ctx context.Context, cfg Config, opt CompareOptions) ([]RunResult, 
 	var results []RunResult
 	total := len(cc.Tasks) * len(cc.Seeds) * (len(cc.Methods) + 1)
 	done := 0
-	for _, tk := range cc.Tasks {
+	for ti, tk := range cc.Tasks {
 		for _, seed := range cc.Seeds {
 			base := cfg
 			base.Task.Name = tk
+			if len(cc.SFTSteps) > 0 {
+				base.SFT.Steps = cc.SFTSteps[ti]
+			}
 			base.Seed = uint64(seed)
 			stage0 := base
 			stage0.Stages = []string{"sft"}

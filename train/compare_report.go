@@ -137,10 +137,8 @@ func writeCompare(out string, cfg Config, runs []RunResult) error {
 	for _, tk := range cfg.Compare.Tasks {
 		fmt.Fprintf(&md, "## Task %s\n\n| method | acc@25%% | acc@50%% | acc@100%% | AUC | decoded | prefilled | trained | wall s | localisation precision |\n|---|---|---|---|---|---|---|---|---|---|\n", tk)
 		var rows []any
-		var stats []methodStats
 		for _, m := range cfg.Compare.Methods {
 			ms := summarise(tk, m, runs, budget)
-			stats = append(stats, ms)
 			rows = append(rows, ms.JSON)
 			loc := "—"
 			if !math.IsNaN(ms.Localisation) {
@@ -155,7 +153,6 @@ func writeCompare(out string, cfg Config, runs []RunResult) error {
 			return err
 		}
 		fmt.Fprintf(&md, "![%s](%s.png)\n\n", tk, tk)
-		_ = stats
 	}
 	var perRun []map[string]any
 	for _, r := range runs {

@@ -41,6 +41,9 @@ type CompareConfig struct {
 	Methods []string `mapstructure:"methods" yaml:"methods"`
 	Seeds   []int    `mapstructure:"seeds" yaml:"seeds"`
 	Tasks   []string `mapstructure:"tasks" yaml:"tasks"`
+	// SFTSteps, when set, gives Stage 0's SFT steps per task (aligned with
+	// Tasks), since tasks reach the mixed-accuracy regime at different steps.
+	SFTSteps []int `mapstructure:"sft_steps" yaml:"sft_steps"`
 }
 
 // ModelConfig picks the transformer. Zero sizes keep the preset's.
@@ -324,6 +327,9 @@ func (c *Config) Validate() error {
 		if _, ok := methodOverrides(m); !ok {
 			checks = append(checks, fmt.Errorf("config key compare.methods: unknown method %q (known: %s)", m, strings.Join(MethodNames(), ", ")))
 		}
+	}
+	if n := len(c.Compare.SFTSteps); n > 0 && n != len(c.Compare.Tasks) {
+		checks = append(checks, fmt.Errorf("config key compare.sft_steps: %d entries for %d tasks", n, len(c.Compare.Tasks)))
 	}
 	for _, s := range c.Stages {
 		checks = append(checks, oneOf("stages", s, "sft", "rl", "eval"))
