@@ -106,6 +106,7 @@ func Run(ctx context.Context, be backend.Backend, cfg Config, opt Options) (Summ
 		}
 		if e.state.Stage != st {
 			e.state.Stage, e.state.Step, e.state.OptStep, e.state.RNG = st, 0, 0, nil
+			e.zeroMoments()
 		}
 		var err error
 		switch st {
@@ -328,4 +329,18 @@ func writeFileAtomic(path string, data []byte) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// zeroMoments clears the AdamW moments a previous stage left in memory: a
+// new stage restarts its optimizer at update 0, whose bias correction
+// assumes zero moments (as when the stage starts from a checkpoint file).
+func (e *env) zeroMoments() {
+	for _, p := range e.m.Params {
+		if p.M != nil {
+			e.be.Fill(p.M, 0)
+		}
+		if p.V != nil {
+			e.be.Fill(p.V, 0)
+		}
+	}
 }
