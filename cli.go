@@ -46,6 +46,28 @@ func defaultKeys() (map[string]any, error) {
 	return out, nil
 }
 
+// floatKeys returns the dotted keys whose Config field is a float, so that a
+// float key whose default happens to be whole (rl.temperature: 1) still gets
+// a float flag: the YAML round trip of defaultKeys decodes 1.0 as an int.
+func floatKeys(t reflect.Type, prefix string, out map[string]bool) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "" || name == "-" {
+			continue
+		}
+		if prefix != "" {
+			name = prefix + "." + name
+		}
+		switch f.Type.Kind() {
+		case reflect.Struct:
+			floatKeys(f.Type, name, out)
+		case reflect.Float32, reflect.Float64:
+			out[name] = true
+		}
+	}
+}
+
 // addConfigFlags registers a --flag for every config key (dotted names).
 func addConfigFlags(fs *pflag.FlagSet) error {
 	keys, err := defaultKeys()
@@ -57,6 +79,8 @@ func addConfigFlags(fs *pflag.FlagSet) error {
 		names = append(names, k)
 	}
 	sort.Strings(names)
+	floats := map[string]bool{}
+	floatKeys(reflect.TypeOf(train.Config{}), "", floats)
 	for _, k := range names {
 		if fs.Lookup(k) != nil {
 			continue
@@ -66,7 +90,11 @@ func addConfigFlags(fs *pflag.FlagSet) error {
 		case bool:
 			fs.Bool(k, v, usage)
 		case int:
-			fs.Int(k, v, usage)
+			if floats[k] {
+				fs.Float64(k, float64(v), usage)
+			} else {
+				fs.Int(k, v, usage)
+			}
 		case float64:
 			fs.Float64(k, v, usage)
 		case string:

@@ -31,6 +31,10 @@ func TestConfigErrors(t *testing.T) {
 		{"negative steps", "sft:\n  steps: -1\n", []string{"sft.steps"}},
 		{"bad yaml", "rl: [1, 2\n", []string{"c.yaml", "YAML"}},
 		{"wrong type", "sft:\n  steps: many\n", []string{"c.yaml"}},
+		{"target without evals", "sft:\n  eval_every: 0\n  target_accuracy: 0.5\n", []string{"c.yaml", "sft.target_accuracy", "eval_every"}},
+		{"repair target without cold start", "sft:\n  target_repair_accuracy: 0.8\n", []string{"sft.target_repair_accuracy", "repair_pairs"}},
+		{"per-task list length", "compare:\n  tasks: [t1, t2]\n  train_max: [4]\n", []string{"compare.train_max", "1 entries for 2 tasks"}},
+		{"per-task ratio range", "compare:\n  tasks: [t1]\n  repair_ratio: [1.5]\n", []string{"compare.repair_ratio", "out of range"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := loadConfig(nil, writeConfig(t, tc.body))
@@ -72,6 +76,28 @@ func TestConfigPrecedence(t *testing.T) {
 	t.Setenv("SIRL_RL_STPES", "1")
 	if _, err := loadConfig(nil, p); err == nil || !strings.Contains(err.Error(), "SIRL_RL_STPES") {
 		t.Errorf("misspelt env var: error %v, want one naming it", err)
+	}
+}
+
+// TestFloatFlags: a float key whose default is whole (rl.temperature 1.0,
+// sirl.alpha 1.0) takes a fractional value on the command line.
+func TestFloatFlags(t *testing.T) {
+	cmd := newRootCmd()
+	run, _, err := cmd.Find([]string{"run"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"--rl.temperature", "0.7", "--eval.temperature", "0.5", "--sirl.alpha", "0.25", "--rl.optim.grad_clip", "0.5"}
+	if err := run.Flags().Parse(args); err != nil {
+		t.Fatalf("parse %v: %v", args, err)
+	}
+	cfg, err := loadConfig(run.Flags(), writeConfig(t, "name: f\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.RL.Temperature != 0.7 || cfg.Eval.Temperature != 0.5 || cfg.SIRL.Alpha != 0.25 || cfg.RL.Optim.GradClip != 0.5 {
+		t.Errorf("got rl.temperature %v eval.temperature %v sirl.alpha %v rl.optim.grad_clip %v; want 0.7 0.5 0.25 0.5",
+			cfg.RL.Temperature, cfg.Eval.Temperature, cfg.SIRL.Alpha, cfg.RL.Optim.GradClip)
 	}
 }
 

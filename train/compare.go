@@ -2,12 +2,15 @@ package train
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/sirl-dev/sirl/backend"
 )
@@ -26,6 +29,10 @@ type RunResult struct {
 	Curve        []CurvePoint
 	Summary      Summary
 }
+
+// stage0Method names the Stage-0 (SFT + repair cold start) entry of a
+// comparison's results: one per (task, seed), with no curve.
+const stage0Method = "stage0"
 
 // CompareOptions are `train compare`'s settings beyond the config.
 type CompareOptions struct {
@@ -57,17 +64,24 @@ func Compare(ctx context.Context, cfg Config, opt CompareOptions) ([]RunResult, 
 			if len(cc.SFTSteps) > 0 {
 				base.SFT.Steps = cc.SFTSteps[ti]
 			}
+			if len(cc.RepairRatio) > 0 {
+				base.SFT.RepairRatio = cc.RepairRatio[ti]
+			}
+			if len(cc.TrainMax) > 0 {
+				base.Task.TrainMax = cc.TrainMax[ti]
+			}
 			base.Seed = uint64(seed)
 			stage0 := base
 			stage0.Stages = []string{"sft"}
 			stage0.Name = fmt.Sprintf("%s-stage0-seed%d", tk, seed)
 			dir0 := filepath.Join(opt.Out, tk, fmt.Sprintf("stage0-seed%d", seed))
 			fmt.Fprintf(opt.Log, "[%d/%d] %s seed %d: Stage 0 (SFT + repair cold start)\n", done+1, total, tk, seed)
-			s0, err := runOne(ctx, stage0, dir0, "", opt)
+			s0, reused0, err := runOne(ctx, stage0, dir0, "", opt, true)
 			if err != nil {
 				return nil, fmt.Errorf("compare %s seed %d stage 0: %w", tk, seed, err)
 			}
 			done++
+			results = append(results, RunResult{Task: tk, Method: stage0Method, Seed: seed, Summary: s0})
 			startAcc, _ := s0["sft.eval.greedy_accuracy"].(float64)
 			ckpt := filepath.Join(dir0, "final.safetensors")
 			for _, method := range cc.Methods {
@@ -79,7 +93,8 @@ func Compare(ctx context.Context, cfg Config, opt CompareOptions) ([]RunResult, 
 				mc.Name = fmt.Sprintf("%s-%s-seed%d", tk, method, seed)
 				dir := filepath.Join(opt.Out, tk, fmt.Sprintf("%s-seed%d", method, seed))
 				fmt.Fprintf(opt.Log, "[%d/%d] %s seed %d: %s\n", done+1, total, tk, seed, method)
-				sum, err := runOne(ctx, mc, dir, ckpt, opt)
+				// A method run is reused only when its Stage 0 was too.
+				sum, _, err := runOne(ctx, mc, dir, ckpt, opt, reused0)
 				if err != nil {
 					return nil, fmt.Errorf("compare %s seed %d %s: %w", tk, seed, method, err)
 				}
@@ -105,16 +120,51 @@ func Compare(ctx context.Context, cfg Config, opt CompareOptions) ([]RunResult, 
 	return results, nil
 }
 
-func runOne(ctx context.Context, cfg Config, dir, ckpt string, opt CompareOptions) (Summary, error) {
+// runOne runs one stage sequence of a comparison into dir. With reuse, a
+// finished run already there (summary.json written) whose config.yaml is
+// this run's config byte for byte is read back instead of rerun, so an
+// interrupted comparison resumes and one extended with new methods runs
+// only those. It reports whether the run was reused.
+func runOne(ctx context.Context, cfg Config, dir, ckpt string, opt CompareOptions, reuse bool) (Summary, bool, error) {
+	cfg.Compare = CompareConfig{} // the grid is not part of one run's config
+	y, err := yaml.Marshal(cfg)
+	if err != nil {
+		return nil, false, err
+	}
+	if reuse {
+		if sum, ok := finishedRun(dir, y); ok {
+			fmt.Fprintf(opt.Log, "    reusing the finished run in %s\n", dir)
+			return sum, true, nil
+		}
+	}
 	be, err := opt.NewEngine(cfg)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	// A GPU engine holds its memory pools until closed.
 	if c, ok := be.(interface{ Close() error }); ok {
 		defer c.Close()
 	}
-	return Run(ctx, be, cfg, Options{Out: dir, Checkpoint: ckpt, Log: io.Discard})
+	sum, err := Run(ctx, be, cfg, Options{Out: dir, Checkpoint: ckpt, Log: io.Discard, ConfigYAML: y})
+	return sum, false, err
+}
+
+// finishedRun reads dir's summary.json when dir holds a finished run of
+// exactly this config.
+func finishedRun(dir string, configYAML []byte) (Summary, bool) {
+	prev, err := os.ReadFile(filepath.Join(dir, "config.yaml"))
+	if err != nil || !bytes.Equal(prev, configYAML) {
+		return nil, false
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "summary.json"))
+	if err != nil {
+		return nil, false
+	}
+	var sum Summary
+	if json.Unmarshal(b, &sum) != nil {
+		return nil, false
+	}
+	return sum, true
 }
 
 // readCurve collects the RL evaluation rows of a metrics.jsonl.

@@ -73,6 +73,7 @@ type methodStats struct {
 	Trained, Wall        float64    `json:"-"`
 	Localisation         float64    `json:"-"`
 	Localised            float64    `json:"-"`
+	Attempted, Corrected float64    `json:"-"`
 	JSON                 map[string]any
 }
 
@@ -96,6 +97,8 @@ func summarise(task, method string, runs []RunResult, budget float64) methodStat
 		ms.Wall += f("wall_seconds")
 		loc += f("rl.localised")
 		locOK += f("rl.localised_correct")
+		ms.Attempted += f("rl.failures_attempted")
+		ms.Corrected += f("rl.failures_corrected")
 	}
 	n := math.Max(1, float64(ms.Seeds))
 	ms.Decoded, ms.Prefilled, ms.Trained, ms.Wall = ms.Decoded/n, ms.Prefilled/n, ms.Trained/n, ms.Wall/n
@@ -116,7 +119,31 @@ func summarise(task, method string, runs []RunResult, budget float64) methodStat
 	if loc > 0 {
 		ms.JSON["localisation_precision"] = ms.Localisation
 	}
+	if ms.Attempted > 0 {
+		ms.JSON["failures_attempted"] = ms.Attempted
+		ms.JSON["failures_corrected"] = ms.Corrected
+	}
 	return ms
+}
+
+// stage0Line lists each seed's Stage-0 checkpoint: SFT steps run, held-out
+// greedy accuracy, and the repair mode's accuracy on injected errors.
+func stage0Line(tk string, runs []RunResult) string {
+	var parts []string
+	for _, r := range runs {
+		if r.Task != tk || r.Method != stage0Method {
+			continue
+		}
+		p := fmt.Sprintf("seed %d: %v SFT steps, policy %.3f", r.Seed, r.Summary["sft.steps_run"], r.Summary["sft.eval.greedy_accuracy"])
+		if v, ok := r.Summary["sft.eval.repair_accuracy"].(float64); ok {
+			p += fmt.Sprintf(", repair %.3f", v)
+		}
+		parts = append(parts, p)
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "Stage 0 (held-out greedy accuracy of the policy; of the repair mode on injected errors): " + strings.Join(parts, "; ") + ".\n\n"
 }
 
 func pm(v [2]float64) string { return fmt.Sprintf("%.3f ± %.3f", v[0], v[1]) }
@@ -135,7 +162,7 @@ func writeCompare(out string, cfg Config, runs []RunResult) error {
 		}
 	}
 	for _, tk := range cfg.Compare.Tasks {
-		fmt.Fprintf(&md, "## Task %s\n\n| method | acc@25%% | acc@50%% | acc@100%% | AUC | decoded | prefilled | trained | wall s | localisation precision |\n|---|---|---|---|---|---|---|---|---|---|\n", tk)
+		fmt.Fprintf(&md, "## Task %s\n\n%s| method | acc@25%% | acc@50%% | acc@100%% | AUC | decoded | prefilled | trained | wall s | corrected / failures | localisation precision |\n|---|---|---|---|---|---|---|---|---|---|---|\n", tk, stage0Line(tk, runs))
 		var rows []any
 		for _, m := range cfg.Compare.Methods {
 			ms := summarise(tk, m, runs, budget)
@@ -144,8 +171,12 @@ func writeCompare(out string, cfg Config, runs []RunResult) error {
 			if !math.IsNaN(ms.Localisation) {
 				loc = fmt.Sprintf("%.3f (n=%.0f)", ms.Localisation, ms.Localised)
 			}
-			fmt.Fprintf(&md, "| %s | %s | %s | %s | %s | %.0f | %.0f | %.0f | %.1f | %s |\n", m, pm(ms.Acc25), pm(ms.Acc50),
-				pm(ms.Acc100), pm(ms.AUC), ms.Decoded, ms.Prefilled, ms.Trained, ms.Wall, loc)
+			fixed := "—"
+			if ms.Attempted > 0 {
+				fixed = fmt.Sprintf("%.0f / %.0f", ms.Corrected, ms.Attempted)
+			}
+			fmt.Fprintf(&md, "| %s | %s | %s | %s | %s | %.0f | %.0f | %.0f | %.1f | %s | %s |\n", m, pm(ms.Acc25), pm(ms.Acc50),
+				pm(ms.Acc100), pm(ms.AUC), ms.Decoded, ms.Prefilled, ms.Trained, ms.Wall, fixed, loc)
 		}
 		md.WriteString("\n")
 		js["tasks"].(map[string]any)[tk] = rows

@@ -1,8 +1,16 @@
 package train
 
 import (
+	"context"
+	"fmt"
 	"math"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/sirl-dev/sirl/backend"
+	"github.com/sirl-dev/sirl/backend/cpu"
 )
 
 func TestCurveInterpolationAndAUC(t *testing.T) {
@@ -20,5 +28,80 @@ func TestCurveInterpolationAndAUC(t *testing.T) {
 	// t(0.975, 2) = 4.3027; sd = 0.1; half-width = 4.3027·0.1/√3.
 	if math.Abs(m-0.2) > 1e-12 || math.Abs(h-4.302652729749464*0.1/math.Sqrt(3)) > 1e-6 {
 		t.Errorf("meanCI = %v ± %v", m, h)
+	}
+}
+
+// TestWriteCompareReport: compare.md lists each seed's Stage-0 checkpoint
+// and the repair success of SIRL methods next to the accuracy table.
+func TestWriteCompareReport(t *testing.T) {
+	cfg := Defaults()
+	cfg.RL.TokenBudget = 100
+	cfg.Compare.Tasks, cfg.Compare.Seeds, cfg.Compare.Methods = []string{"t2"}, []int{1}, []string{"grpo", "sirl-repair"}
+	curve := []CurvePoint{{Tokens: 0, Accuracy: 0.5}, {Tokens: 100, Accuracy: 0.6}}
+	runs := []RunResult{
+		{Task: "t2", Method: stage0Method, Seed: 1, Summary: Summary{"sft.steps_run": 425, "sft.eval.greedy_accuracy": 0.64, "sft.eval.repair_accuracy": 0.835}},
+		{Task: "t2", Method: "grpo", Seed: 1, Curve: curve, Summary: Summary{"device": "cpu"}},
+		{Task: "t2", Method: "sirl-repair", Seed: 1, Curve: curve, Summary: Summary{"rl.failures_attempted": 40.0, "rl.failures_corrected": 30.0}},
+	}
+	dir := t.TempDir()
+	if err := writeCompare(dir, cfg, runs); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "compare.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := string(b)
+	for _, want := range []string{"seed 1: 425 SFT steps, policy 0.640, repair 0.835", "| 30 / 40 |", "| grpo | 0.525 ± 0.000"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("compare.md lacks %q:\n%s", want, md)
+		}
+	}
+}
+
+// TestCompareReusesFinishedRuns: a second `train compare` into the same
+// folder reuses every finished run whose config is unchanged, and a method
+// added to the grid is the only run that executes.
+func TestCompareReusesFinishedRuns(t *testing.T) {
+	c := tinyConfig()
+	c.Task.TrainMin, c.Task.TrainMax, c.Task.Mod = 1, 1, 11
+	c.SFT.RepairPairs = 20
+	c.RL.TokenBudget, c.RL.EvalPoints = 600, 2
+	c.Compare.Tasks, c.Compare.Seeds, c.Compare.Methods = []string{"t1"}, []int{1}, []string{"grpo"}
+	dir := t.TempDir()
+	var log strings.Builder
+	opt := CompareOptions{Out: dir, Log: &log, NewEngine: func(Config) (backend.Backend, error) { return cpu.New(2), nil }}
+	first, err := Compare(context.Background(), c, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(log.String(), "reusing") {
+		t.Fatalf("first comparison reused a run:\n%s", log.String())
+	}
+	log.Reset()
+	c.Compare.Methods = []string{"grpo", "sirl-repair-frozen"}
+	second, err := Compare(context.Background(), c, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(log.String(), "reusing"); n != 2 {
+		t.Fatalf("second comparison reused %d runs, want 2 (Stage 0 and grpo):\n%s", n, log.String())
+	}
+	if len(second) != len(first)+1 {
+		t.Fatalf("%d results, want %d", len(second), len(first)+1)
+	}
+	for i, r := range first {
+		if fmt.Sprint(r.Curve) != fmt.Sprint(second[i].Curve) {
+			t.Errorf("%s: reused curve %v differs from %v", r.Method, second[i].Curve, r.Curve)
+		}
+	}
+	// A changed Stage-0 key reruns Stage 0 and therefore every method.
+	log.Reset()
+	c.SFT.Steps++
+	if _, err := Compare(context.Background(), c, opt); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(log.String(), "reusing") {
+		t.Fatalf("a changed Stage 0 still reused runs:\n%s", log.String())
 	}
 }

@@ -44,6 +44,12 @@ type CompareConfig struct {
 	// SFTSteps, when set, gives Stage 0's SFT steps per task (aligned with
 	// Tasks), since tasks reach the mixed-accuracy regime at different steps.
 	SFTSteps []int `mapstructure:"sft_steps" yaml:"sft_steps"`
+	// RepairRatio, when set, gives Stage 0's sft.repair_ratio per task: a
+	// task whose repair mode learns slowly gets more repair examples.
+	RepairRatio []float64 `mapstructure:"repair_ratio" yaml:"repair_ratio"`
+	// TrainMax, when set, gives task.train_max per task (the difficulty
+	// range's top: operations for T1, digits for T2).
+	TrainMax []int `mapstructure:"train_max" yaml:"train_max"`
 }
 
 // ModelConfig picks the transformer. Zero sizes keep the preset's.
@@ -111,6 +117,13 @@ type SFTConfig struct {
 	RepairPairs int `mapstructure:"repair_pairs" yaml:"repair_pairs"`
 	// RepairRatio is the share of repair examples in a batch (1:4 → 0.2).
 	RepairRatio float64 `mapstructure:"repair_ratio" yaml:"repair_ratio"`
+	// TargetAccuracy ends Stage 0 early, at the first periodic evaluation
+	// (eval_every) whose held-out greedy accuracy reaches it (METHOD.md §3.3:
+	// RL needs mixed groups, so stop inside [0.3, 0.7]); 0 runs every step.
+	TargetAccuracy float64 `mapstructure:"target_accuracy" yaml:"target_accuracy"`
+	// TargetRepairAccuracy additionally requires the repair mode's greedy
+	// accuracy on injected errors to reach it before stopping early.
+	TargetRepairAccuracy float64 `mapstructure:"target_repair_accuracy" yaml:"target_repair_accuracy"`
 }
 
 // RLConfig is the RL stage; names follow TRL/verl where one exists.
@@ -262,6 +275,8 @@ func (c *Config) Validate() error {
 		nonNeg("sft.eval_every", c.SFT.EvalEvery),
 		nonNeg("sft.repair_pairs", c.SFT.RepairPairs),
 		inRange("sft.repair_ratio", c.SFT.RepairRatio, 0, 1),
+		inRange("sft.target_accuracy", c.SFT.TargetAccuracy, 0, 1),
+		inRange("sft.target_repair_accuracy", c.SFT.TargetRepairAccuracy, 0, 1),
 		oneOf("rl.algo", c.RL.Algo, "grpo", "dapo", "dr_grpo", "gspo", "vineppo", "sirl"),
 		nonNeg("rl.steps", c.RL.Steps),
 		positive("rl.prompts_per_step", c.RL.PromptsPerStep),
@@ -327,6 +342,26 @@ func (c *Config) Validate() error {
 		if _, ok := methodOverrides(m); !ok {
 			checks = append(checks, fmt.Errorf("config key compare.methods: unknown method %q (known: %s)", m, strings.Join(MethodNames(), ", ")))
 		}
+	}
+	if n := len(c.Compare.RepairRatio); n > 0 && n != len(c.Compare.Tasks) {
+		checks = append(checks, fmt.Errorf("config key compare.repair_ratio: %d entries for %d tasks", n, len(c.Compare.Tasks)))
+	}
+	if n := len(c.Compare.TrainMax); n > 0 && n != len(c.Compare.Tasks) {
+		checks = append(checks, fmt.Errorf("config key compare.train_max: %d entries for %d tasks", n, len(c.Compare.Tasks)))
+	}
+	for _, m := range c.Compare.TrainMax {
+		if m < c.Task.TrainMin {
+			checks = append(checks, fmt.Errorf("config key compare.train_max: %d is below task.train_min %d", m, c.Task.TrainMin))
+		}
+	}
+	for _, r := range c.Compare.RepairRatio {
+		checks = append(checks, inRange("compare.repair_ratio", r, 0, 1))
+	}
+	if (c.SFT.TargetAccuracy > 0 || c.SFT.TargetRepairAccuracy > 0) && c.SFT.EvalEvery == 0 {
+		checks = append(checks, fmt.Errorf("config key sft.target_accuracy: stopping at a target accuracy needs sft.eval_every > 0"))
+	}
+	if c.SFT.TargetRepairAccuracy > 0 && c.SFT.RepairPairs == 0 {
+		checks = append(checks, fmt.Errorf("config key sft.target_repair_accuracy: needs the repair cold start (sft.repair_pairs > 0)"))
 	}
 	if n := len(c.Compare.SFTSteps); n > 0 && n != len(c.Compare.Tasks) {
 		checks = append(checks, fmt.Errorf("config key compare.sft_steps: %d entries for %d tasks", n, len(c.Compare.Tasks)))

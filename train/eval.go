@@ -108,3 +108,53 @@ func (e *env) runFinalEval() error {
 	}
 	return nil
 }
+
+// evaluateRepair measures the repair mode on the cold-start distribution:
+// for each problem one step (never the answer span) is corrupted with the
+// task's error injection, the repair mode decodes greedily from
+// <rep> x <fail> y_err <ref> a <fix> (anchor a = the reference trace) and
+// the repair counts when it verifies. It is a Stage-0 diagnostic of the
+// repair cold start (METHOD.md §3.3); RL's repair success rate measures the
+// repair mode on the policy's own failures instead. Problems whose trace
+// has a single step or whose context does not fit are skipped; n counts
+// the repairs attempted.
+func (e *env) evaluateRepair(probs []task.Problem) (acc float64, n int, err error) {
+	rng := rand.New(rand.NewPCG(e.cfg.Seed, 0x4E9A))
+	maxNew := e.cfg.Task.MaxResponseLen
+	var prompts [][]int32
+	var kept []task.Problem
+	for _, p := range probs {
+		steps := task.Steps(p.Solution)
+		if len(steps) < 2 {
+			continue
+		}
+		bad, ok := e.task.InjectError(rng, p, rng.IntN(len(steps)-1))
+		if !ok || bad == p.Solution {
+			continue
+		}
+		ctx := e.repairContext(p, bad, p.Solution)
+		if len(ctx)+maxNew > e.m.Cfg.MaxSeq {
+			continue
+		}
+		prompts = append(prompts, ctx)
+		kept = append(kept, p)
+	}
+	correct := 0
+	for lo := 0; lo < len(prompts); lo += evalChunk {
+		hi := min(lo+evalChunk, len(prompts))
+		out, _, err := e.gen.Generate(prompts[lo:hi], 1, backend.SampleParams{Temperature: 0, TopP: 1}, maxNew, rand.New(rand.NewPCG(0, 0)))
+		e.be.ResetPool(backend.Activations)
+		if err != nil {
+			return 0, 0, err
+		}
+		for i, s := range out {
+			if s.Finished && e.task.Reward(kept[lo+i], e.tok.Decode(s.Tokens)) >= 1 {
+				correct++
+			}
+		}
+	}
+	if len(prompts) == 0 {
+		return 0, 0, nil
+	}
+	return float64(correct) / float64(len(prompts)), len(prompts), nil
+}

@@ -18,6 +18,15 @@ func methodOverrides(name string) (func(*Config), bool) {
 		"sirl-repair": func(c *Config) {
 			c.RL.Algo, c.SIRL.Identify, c.RL.EpsilonHigh = "sirl", "repair", 0.28
 		},
+		// Ablations of METHOD.md §4.1: the repair mode frozen after the cold
+		// start (λ_rep = 0), and a GRPO signal for the failures that are not
+		// repaired and for all-fail groups (fallback grpo).
+		"sirl-repair-frozen": func(c *Config) {
+			c.RL.Algo, c.SIRL.Identify, c.RL.EpsilonHigh, c.SIRL.LambdaRep = "sirl", "repair", 0.28, 0
+		},
+		"sirl-repair-fallback": func(c *Config) {
+			c.RL.Algo, c.SIRL.Identify, c.RL.EpsilonHigh, c.SIRL.Fallback = "sirl", "repair", 0.28, "grpo"
+		},
 		"sirl-mc": func(c *Config) {
 			c.RL.Algo, c.SIRL.Identify, c.SIRL.AdvScale, c.RL.EpsilonHigh = "sirl", "mc", "mc", 0.28
 		},
@@ -31,7 +40,7 @@ func methodOverrides(name string) (func(*Config), bool) {
 
 // MethodNames lists the methods `train compare` knows.
 func MethodNames() []string {
-	names := []string{"grpo", "dapo", "dr_grpo", "gspo", "vineppo", "sirl-repair", "sirl-mc", "sirl-sibling"}
+	names := []string{"grpo", "dapo", "dr_grpo", "gspo", "vineppo", "sirl-repair", "sirl-repair-frozen", "sirl-repair-fallback", "sirl-mc", "sirl-sibling"}
 	sort.Strings(names)
 	return names
 }

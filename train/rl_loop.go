@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"path/filepath"
 	"time"
 
 	"github.com/sirl-dev/sirl/backend"
@@ -22,7 +23,7 @@ func (e *env) runRL() error {
 	opt := &optimizer{cfg: c.Optim, total: c.Steps, step: e.state.OptStep}
 	var ref *model.Model
 	if c.Beta > 0 {
-		if ref, err = e.frozenCopy(); err != nil {
+		if ref, err = e.reference(); err != nil {
 			return err
 		}
 	}
@@ -71,6 +72,8 @@ func (e *env) runRL() error {
 		}
 		e.addCumulative("rl.localised", st.counters["sirl/localised"])
 		e.addCumulative("rl.localised_correct", st.counters["sirl/localised_correct"])
+		e.addCumulative("rl.failures_attempted", st.counters["sirl/failures_attempted"])
+		e.addCumulative("rl.failures_corrected", st.counters["sirl/failures_corrected"])
 		dt := time.Since(t0).Seconds()
 		row["tokens/decoded"] = st.decoded
 		row["tokens/prefilled"] = st.prefill
@@ -235,6 +238,32 @@ func dropZeroAdv(seqs []Seq) []Seq {
 		}
 	}
 	return out
+}
+
+// referenceName is π_ref's file in the run folder (rl.beta > 0): written
+// when the RL stage starts, read back when it resumes, so a resumed run
+// keeps the KL anchor of the uninterrupted one.
+const referenceName = "reference.safetensors"
+
+// reference returns π_ref: a frozen copy of the weights at the start of the
+// RL stage, or, when the stage resumes mid-way, the copy saved then.
+func (e *env) reference() (*model.Model, error) {
+	path := filepath.Join(e.out, referenceName)
+	if e.state.Step > 0 {
+		ref, _, err := model.LoadCheckpoint(e.be, path)
+		if err != nil {
+			return nil, fmt.Errorf("resume with rl.beta > 0 needs the reference policy %s: %w", path, err)
+		}
+		return ref, nil
+	}
+	ref, err := e.frozenCopy()
+	if err != nil {
+		return nil, err
+	}
+	if err := ref.SaveCheckpoint(path, e.checkpointMeta(), false); err != nil {
+		return nil, fmt.Errorf("writing the reference policy: %w", err)
+	}
+	return ref, nil
 }
 
 // frozenCopy makes π_ref: a copy of the current weights (the Stage-0

@@ -100,13 +100,11 @@ func (e *env) runSFT() error {
 		dt := time.Since(t0).Seconds()
 		row := map[string]any{"loss": lo.loss, "grad_norm": gn, "learning_rate": lr,
 			"num_tokens": ntok, "tokens_per_second": float64(ntok) / dt, "step_seconds": dt}
+		reached := false
 		if c.EvalEvery > 0 && e.state.Step%c.EvalEvery == 0 && e.state.Step < c.Steps {
-			r, err := e.evaluate(e.splits.HeldOut, 0, nil)
-			if err != nil {
+			if reached, err = e.sftEval(row, len(coldPool) > 0, lo.loss); err != nil {
 				return err
 			}
-			row["eval/greedy_accuracy"] = r.Greedy
-			e.logf("sft step %d: loss %.4f held-out greedy accuracy %.3f", e.state.Step, lo.loss, r.Greedy)
 		}
 		e.state.Summary["sft.loss"] = lo.loss
 		if err := e.metrics.Write("sft", e.state.Step, row); err != nil {
@@ -124,9 +122,50 @@ func (e *env) runSFT() error {
 		if e.hook != nil {
 			e.hook("sft", e.state.Step)
 		}
+		if reached {
+			e.logf("sft step %d: target accuracy reached, Stage 0 ends", e.state.Step)
+			break
+		}
 	}
 	bar.Finish()
 	return e.stageEval("sft")
+}
+
+// sftEval is Stage 0's periodic evaluation: held-out greedy accuracy, and
+// the repair mode's accuracy on injected errors when the cold start runs.
+// It reports whether the targets of sft.target_accuracy and
+// sft.target_repair_accuracy are reached (false when no target is set).
+func (e *env) sftEval(row map[string]any, repair bool, loss float64) (bool, error) {
+	c := e.cfg.SFT
+	r, err := e.evaluate(e.splits.HeldOut, 0, nil)
+	if err != nil {
+		return false, err
+	}
+	row["eval/greedy_accuracy"] = r.Greedy
+	e.logf("sft step %d: loss %.4f held-out greedy accuracy %.3f", e.state.Step, loss, r.Greedy)
+	rep := -1.0
+	if repair {
+		acc, _, err := e.evaluateRepair(e.splits.HeldOut)
+		if err != nil {
+			return false, err
+		}
+		rep = acc
+		row["eval/repair_accuracy"] = acc
+		e.logf("sft step %d: repair mode greedy accuracy %.3f", e.state.Step, acc)
+	}
+	return targetsReached(c, r.Greedy, rep), nil
+}
+
+// targetsReached: every target that is set (> 0) is met. repair < 0 means
+// the repair mode was not evaluated. No target set → false (run all steps).
+func targetsReached(c SFTConfig, policy, repair float64) bool {
+	if c.TargetAccuracy <= 0 && c.TargetRepairAccuracy <= 0 {
+		return false
+	}
+	if c.TargetAccuracy > 0 && policy < c.TargetAccuracy {
+		return false
+	}
+	return c.TargetRepairAccuracy <= 0 || repair >= c.TargetRepairAccuracy
 }
 
 // saveRNG records the stage RNG state in the run state (checkpointed).
@@ -147,6 +186,17 @@ func (e *env) stageEval(stage string) error {
 		return err
 	}
 	e.state.Summary[stage+".eval.greedy_accuracy"] = r.Greedy
+	if stage == "sft" {
+		e.state.Summary["sft.steps_run"] = e.state.Step
+	}
+	if stage == "sft" && e.cfg.SFT.RepairPairs > 0 {
+		acc, n, err := e.evaluateRepair(e.splits.HeldOut)
+		if err != nil {
+			return err
+		}
+		e.state.Summary["sft.eval.repair_accuracy"] = acc
+		e.logf("sft done: repair mode greedy accuracy on injected errors %.3f (n=%d)", acc, n)
+	}
 	// The latest held-out figure; the eval stage overwrites it.
 	e.state.Summary["eval.greedy_accuracy"] = r.Greedy
 	e.logf("%s done: held-out greedy accuracy %.3f", stage, r.Greedy)

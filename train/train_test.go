@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -136,11 +137,18 @@ func stage0(t *testing.T) (Config, string) {
 // the resume did train (so the comparison is not vacuous).
 func TestResumeMidRL(t *testing.T) {
 	base, ckpt := stage0(t)
-	for _, algo := range []string{"grpo", "sirl"} {
-		t.Run(algo, func(t *testing.T) {
+	for _, tc := range []struct {
+		algo string
+		beta float64
+	}{{"grpo", 0}, {"sirl", 0}, {"grpo", 0.05}} {
+		algo := tc.algo
+		t.Run(fmt.Sprintf("%s-beta%g", algo, tc.beta), func(t *testing.T) {
 			c := base
 			c.Stages = []string{"rl"}
 			c.RL.Algo, c.RL.Steps, c.RL.NumGenerations, c.RL.PromptsPerStep = algo, 4, 8, 8
+			// β > 0: π_ref must come back from the run folder on resume,
+			// not be rebuilt from the resumed (already trained) weights.
+			c.RL.Beta = tc.beta
 			c.SIRL.Identify = "sibling"
 			ref := t.TempDir()
 			runTiny(t, c, ref, Options{Checkpoint: ckpt})
