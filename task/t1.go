@@ -77,20 +77,26 @@ func (t *T1) Generate(rng *rand.Rand, difficulty int) Problem {
 
 // derive fills the canonical steps and answer.
 func (d *t1Data) derive() {
-	d.steps, d.answer = d.trace(-1, 0)
+	d.steps, d.answer = d.trace(-1, -1, 0)
 }
 
-// trace writes the chain's steps and answer; when k >= 0 the result of step
-// k is replaced by bad (already reduced) and later steps follow from it.
-func (d *t1Data) trace(k, bad int) ([]string, string) {
+// trace writes the chain's steps and answer. At step k (when k >= 0) a
+// positive arg replaces the prompt's argument (a miscopied operand, computed
+// with), and a non-negative bad replaces the result (already reduced); later
+// steps follow from step k's value.
+func (d *t1Data) trace(k, bad, arg int) ([]string, string) {
 	cur := d.first % d.mod
 	steps := make([]string, len(d.ops))
 	for i, op := range d.ops {
-		v := applyMod(cur, op, d.args[i], d.mod)
-		if i == k {
+		b := d.args[i]
+		if i == k && arg > 0 {
+			b = arg
+		}
+		v := applyMod(cur, op, b, d.mod)
+		if i == k && bad >= 0 {
 			v = bad
 		}
-		steps[i] = equation{a: cur, op: op, b: d.args[i], c: v}.String()
+		steps[i] = equation{a: cur, op: op, b: b, c: v}.String()
 		cur = v
 	}
 	return steps, strconv.Itoa(cur)
@@ -187,8 +193,10 @@ func (t *T1) FirstWrongStep(p Problem, response string) int {
 	return firstDiff(response, d.steps, d.answer)
 }
 
-// InjectError replaces the result of step k by a nearby wrong value (mod m)
-// and recomputes every later step from it; the answer is then wrong.
+// InjectError corrupts step k with one of the two errors a T1 model makes,
+// chosen at random: a wrong result (a nearby wrong value mod m) or a
+// miscopied argument (another digit 1..9, computed with); every later step
+// is recomputed from step k's value, so the answer is wrong.
 func (t *T1) InjectError(rng *rand.Rand, p Problem, k int) (string, bool) {
 	d, ok := t.data(p)
 	if !ok || k < 0 || k >= len(d.ops) {
@@ -199,11 +207,16 @@ func (t *T1) InjectError(rng *rand.Rand, p Problem, k int) (string, bool) {
 		right = applyMod(right, d.ops[i], d.args[i], d.mod)
 	}
 	for range 32 {
-		bad := ((right+smallDelta(rng, min(9, d.mod-1)))%d.mod + d.mod) % d.mod
-		if bad == right {
+		bad, arg := -1, 0
+		if rng.IntN(2) == 0 {
+			bad = ((right+smallDelta(rng, min(9, d.mod-1)))%d.mod + d.mod) % d.mod
+			if bad == right {
+				continue
+			}
+		} else if arg = 1 + rng.IntN(9); arg == d.args[k] {
 			continue
 		}
-		steps, ans := d.trace(k, bad)
+		steps, ans := d.trace(k, bad, arg)
 		if ans != d.answer {
 			return joinTrace(steps, ans), true
 		}

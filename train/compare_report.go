@@ -126,6 +126,63 @@ func summarise(task, method string, runs []RunResult, budget float64) methodStat
 	return ms
 }
 
+// pairedTable compares each method with the first one (the reference) seed
+// by seed: both start from the same Stage-0 checkpoint, so the per-seed
+// difference removes the start-point variance that dominates the unpaired
+// intervals. It also gives each method's gain over its Stage-0 accuracy. The
+// figures are added to the methods' JSON rows.
+func pairedTable(tk string, methods []string, runs []RunResult, budget float64, rows []any) string {
+	if len(methods) == 0 {
+		return ""
+	}
+	ref := methods[0]
+	curves := map[string]map[int][]CurvePoint{}
+	for _, r := range runs {
+		if r.Task == tk && len(r.Curve) > 0 {
+			if curves[r.Method] == nil {
+				curves[r.Method] = map[int][]CurvePoint{}
+			}
+			curves[r.Method][r.Seed] = r.Curve
+		}
+	}
+	var md strings.Builder
+	fmt.Fprintf(&md, "Paired by seed (mean ± 95 %% CI of per-seed differences): against %s, and gain over the Stage-0 accuracy.\n\n| method | Δacc@100%% vs %s | ΔAUC vs %s | gain acc@100%% |\n|---|---|---|---|\n", ref, ref, ref)
+	for i, m := range methods {
+		var dAcc, dAUC, gain []float64
+		seeds := make([]int, 0, len(curves[m]))
+		for seed := range curves[m] {
+			seeds = append(seeds, seed)
+		}
+		sort.Ints(seeds) // a fixed order: the same report from the same runs
+		for _, seed := range seeds {
+			c := curves[m][seed]
+			gain = append(gain, accAt(c, budget)-c[0].Accuracy)
+			if rc, ok := curves[ref][seed]; ok {
+				dAcc = append(dAcc, accAt(c, budget)-accAt(rc, budget))
+				dAUC = append(dAUC, auc(c, budget)-auc(rc, budget))
+			}
+		}
+		if len(gain) == 0 {
+			continue
+		}
+		var d, a, g [2]float64
+		d[0], d[1] = meanCI(dAcc)
+		a[0], a[1] = meanCI(dAUC)
+		g[0], g[1] = meanCI(gain)
+		fmt.Fprintf(&md, "| %s | %s | %s | %s |\n", m, pmSigned(d), pmSigned(a), pmSigned(g))
+		if row, ok := rows[i].(map[string]any); ok {
+			row["paired_reference"] = ref
+			row["delta_acc_100"], row["delta_acc_100_ci95"] = d[0], d[1]
+			row["delta_auc"], row["delta_auc_ci95"] = a[0], a[1]
+			row["gain_acc_100"], row["gain_acc_100_ci95"] = g[0], g[1]
+		}
+	}
+	md.WriteString("\n")
+	return md.String()
+}
+
+func pmSigned(v [2]float64) string { return fmt.Sprintf("%+.3f ± %.3f", v[0], v[1]) }
+
 // stage0Line lists each seed's Stage-0 checkpoint: SFT steps run, held-out
 // greedy accuracy, and the repair mode's accuracy on injected errors.
 func stage0Line(tk string, runs []RunResult) string {
@@ -179,6 +236,7 @@ func writeCompare(out string, cfg Config, runs []RunResult) error {
 				pm(ms.Acc100), pm(ms.AUC), ms.Decoded, ms.Prefilled, ms.Trained, ms.Wall, fixed, loc)
 		}
 		md.WriteString("\n")
+		md.WriteString(pairedTable(tk, cfg.Compare.Methods, runs, budget, rows))
 		js["tasks"].(map[string]any)[tk] = rows
 		if err := plotTask(filepath.Join(out, tk+".png"), tk, cfg, runs, budget); err != nil {
 			return err

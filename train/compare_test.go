@@ -41,7 +41,8 @@ func TestWriteCompareReport(t *testing.T) {
 	runs := []RunResult{
 		{Task: "t2", Method: stage0Method, Seed: 1, Summary: Summary{"sft.steps_run": 425, "sft.eval.greedy_accuracy": 0.64, "sft.eval.repair_accuracy": 0.835}},
 		{Task: "t2", Method: "grpo", Seed: 1, Curve: curve, Summary: Summary{"device": "cpu"}},
-		{Task: "t2", Method: "sirl-repair", Seed: 1, Curve: curve, Summary: Summary{"rl.failures_attempted": 40.0, "rl.failures_corrected": 30.0}},
+		{Task: "t2", Method: "sirl-repair", Seed: 1, Curve: []CurvePoint{{Tokens: 0, Accuracy: 0.5}, {Tokens: 100, Accuracy: 0.7}},
+			Summary: Summary{"rl.failures_attempted": 40.0, "rl.failures_corrected": 30.0}},
 	}
 	dir := t.TempDir()
 	if err := writeCompare(dir, cfg, runs); err != nil {
@@ -52,7 +53,8 @@ func TestWriteCompareReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	md := string(b)
-	for _, want := range []string{"seed 1: 425 SFT steps, policy 0.640, repair 0.835", "| 30 / 40 |", "| grpo | 0.525 ± 0.000"} {
+	for _, want := range []string{"seed 1: 425 SFT steps, policy 0.640, repair 0.835", "| 30 / 40 |", "| grpo | 0.525 ± 0.000",
+		"| sirl-repair | +0.100 ± 0.000 | +0.050 ± 0.000 | +0.200 ± 0.000 |"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("compare.md lacks %q:\n%s", want, md)
 		}

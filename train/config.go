@@ -164,6 +164,9 @@ type SIRLConfig struct {
 	LambdaEdit          float64 `mapstructure:"lambda_edit" yaml:"lambda_edit"`
 	DeltaMax            float64 `mapstructure:"delta_max" yaml:"delta_max"`
 	Audit               string  `mapstructure:"audit" yaml:"audit"`
+	// AuditFromPrompt enables the audit's rule 4 (foreign_symbols) on tasks
+	// that can check that copied symbols come from the prompt (T1, T2).
+	AuditFromPrompt bool `mapstructure:"audit_from_prompt" yaml:"audit_from_prompt"`
 	Truncation          string  `mapstructure:"truncation" yaml:"truncation"`
 	K                   int     `mapstructure:"k" yaml:"k"`
 	LambdaRep           float64 `mapstructure:"lambda_rep" yaml:"lambda_rep"`
@@ -209,7 +212,7 @@ func Defaults() Config {
 			Minibatches: 1, MaskTruncatedCompletions: true, MaxGenBatches: 4, MCRollouts: 4,
 			EvalEvery: 0, Optim: adam},
 		SIRL: SIRLConfig{Identify: "repair", RewardThreshold: 0.5, MaxRepairsPerPrompt: 4, RepairCandidates: 2,
-			RepairTemperature: 1.0, LambdaEdit: 0.5, DeltaMax: 0.9, Audit: "rules", Truncation: "adaptive", K: 8,
+			RepairTemperature: 1.0, LambdaEdit: 0.5, DeltaMax: 0.9, Audit: "rules", AuditFromPrompt: true, Truncation: "adaptive", K: 8,
 			LambdaRep: 0.1, RepLoss: "grpo", AdvScale: "pair", Alpha: 1.0, GateScope: "ops",
 			GateNorm: "seq_mean_active", Loss: "gated_token", IncludeCorrect: "false", Fallback: "none",
 			ReplayCapacity: 4096, ReplayMaxAge: 4, ReplayFraction: 0.25, ISCap: 3.0, MCRollouts: 4,

@@ -74,6 +74,7 @@ func (e *env) runRL() error {
 		e.addCumulative("rl.localised_correct", st.counters["sirl/localised_correct"])
 		e.addCumulative("rl.failures_attempted", st.counters["sirl/failures_attempted"])
 		e.addCumulative("rl.failures_corrected", st.counters["sirl/failures_corrected"])
+		e.addCumulative("rl.corrections_wrong_steps", st.counters["sirl/corrections_wrong_steps"])
 		dt := time.Since(t0).Seconds()
 		row["tokens/decoded"] = st.decoded
 		row["tokens/prefilled"] = st.prefill

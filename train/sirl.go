@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/sirl-dev/sirl/supervise"
+	"github.com/sirl-dev/sirl/task"
 )
 
 // sirlState is SIRL's per-run state: its config and the replay pool.
@@ -86,6 +87,7 @@ func (s *sirlState) build(rng *rand.Rand, gs []group, st *rlStep) error {
 		if s.cfg.IncludeCorrect == "grpo" {
 			extra = append(extra, e.grpoSeqs(g, C)...)
 		}
+		C = s.auditedAnchors(g, C, st)
 		if len(C) == 0 || len(F) == 0 {
 			st.add("sirl/groups_without_pair", 1)
 			continue
@@ -210,6 +212,37 @@ func (e *env) stepOf(y []int32) func(int) int {
 // '#' of a built-in task, the final \boxed of a math response), or len(y).
 func (e *env) answerStart(y []int32) int {
 	return e.layoutOf(y).answer
+}
+
+// auditedAnchors keeps the correct samples that pass the audit's rule 4
+// (foreign_symbols: operands copied from the prompt) when the task has it
+// and sirl.audit_from_prompt is on. An anchor is what the repair mode copies
+// from and, in the sibling variant, the positive side of the pair itself; a
+// correct answer reached through miscopied operands (a lucky chain) would
+// otherwise be reinforced exactly at the miscopied tokens.
+func (s *sirlState) auditedAnchors(g *group, C []int, st *rlStep) []int {
+	fp, ok := s.e.task.(task.FromPrompter)
+	if !ok || !s.cfg.AuditFromPrompt || s.cfg.Audit != "rules" {
+		return C
+	}
+	kept := C[:0:0]
+	for _, c := range C {
+		if fp.FromPrompt(g.prob, g.texts[c]) {
+			kept = append(kept, c)
+		}
+	}
+	st.add("sirl/anchors_rejected", float64(len(C)-len(kept)))
+	return kept
+}
+
+// oracleCheck counts an accepted correction whose steps the task's oracle
+// finds wrong although its answer verifies: outcome-reward hacking that the
+// positive side of the pair would then reinforce (METHOD.md §4.2, item 6;
+// evaluation only, never used for training).
+func (e *env) oracleCheck(p taskProblem, text string, st *rlStep) {
+	if e.task.FirstWrongStep(p, text) >= 0 {
+		st.add("sirl/corrections_wrong_steps", 1)
+	}
 }
 
 // localise records whether the first gated step of the failed side equals

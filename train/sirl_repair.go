@@ -6,6 +6,7 @@ import (
 
 	"github.com/sirl-dev/sirl/backend"
 	"github.com/sirl-dev/sirl/supervise"
+	"github.com/sirl-dev/sirl/task"
 )
 
 // repair is the default variant (METHOD.md §3.4 lines 8–19, §3.6.1): G_rep
@@ -79,6 +80,7 @@ func (s *sirlState) repair(rng *rand.Rand, fails []*failure, st *rlStep) ([]supe
 		}
 		yb := cands[k*G+best].Tokens
 		es := scripts[best]
+		e.oracleCheck(f.g.prob, texts[best], st)
 		kstar, err := s.truncate(f, yb, es, st)
 		if err != nil {
 			return nil, nil, err
@@ -113,12 +115,16 @@ func (s *sirlState) audit(f *failure, yb []int32, text string, es supervise.Edit
 		}
 		return false, "oracle"
 	}
-	return supervise.Audit(supervise.AuditInput{
+	in := supervise.AuditInput{
 		Prompt: f.g.prob.Prompt, Failed: f.text, Repaired: text,
 		FailedTokens: f.y, RepairedTokens: yb, Script: es,
 		AnswerStartY: e.answerStart(f.y), AnswerStartYb: e.answerStart(yb),
 		WellFormed: func(r string) bool { return e.task.WellFormed(f.g.prob, r) },
-	}, supervise.AuditConfig{DeltaMax: s.cfg.DeltaMax, MaxLen: e.cfg.Task.MaxResponseLen})
+	}
+	if fp, ok := e.task.(task.FromPrompter); ok && s.cfg.AuditFromPrompt {
+		in.FromPrompt = func(_, r string) bool { return fp.FromPrompt(f.g.prob, r) }
+	}
+	return supervise.Audit(in, supervise.AuditConfig{DeltaMax: s.cfg.DeltaMax, MaxLen: e.cfg.Task.MaxResponseLen})
 }
 
 // truncate is K* of §3.7: the graft ŷ^(k) is the repair prefix holding the

@@ -2,9 +2,11 @@ package train
 
 import (
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/sirl-dev/sirl/rollout"
+	"github.com/sirl-dev/sirl/task"
 )
 
 // syntheticGroup is a T1 prompt with two correct samples and two failures
@@ -80,5 +82,56 @@ func TestSIRLBatchInvariants(t *testing.T) {
 	}
 	if st.counters["sirl/localised"] != 2 || st.counters["sirl/localised_correct"] != 2 {
 		t.Errorf("localisation %v/%v, want 2/2 on injected single-step errors", st.counters["sirl/localised_correct"], st.counters["sirl/localised"])
+	}
+}
+
+// TestAnchorProvenanceAudit: a correct answer reached through a miscopied
+// operand (a lucky chain) is not used as the anchor when the audit's rule 4
+// is on; with the rule off it is, being the closest correct sibling.
+func TestAnchorProvenanceAudit(t *testing.T) {
+	for _, audit := range []bool{true, false} {
+		c := tinyConfig()
+		c.Task.Mod = 13
+		c.RL.Algo, c.SIRL.Identify, c.SIRL.AuditFromPrompt = "sirl", "sibling", audit
+		e := tinyEnv(t, c)
+		s, err := e.newSIRL()
+		if err != nil {
+			t.Fatal(err)
+		}
+		rng := rand.New(rand.NewPCG(5, 6))
+		p := e.task.Generate(rng, 3)
+		fp := e.task.(task.FromPrompter)
+		var bad string
+		for bad == "" || fp.FromPrompt(p, bad) {
+			bad, _ = e.task.InjectError(rng, p, 1)
+		}
+		steps, _, _ := task.ParseTrace(bad)
+		lucky := strings.Join(steps, ";") + ";#" + p.Answer
+		g := group{prob: p, prompt: e.policyContext(p.Prompt)}
+		for _, txt := range []string{p.Solution, lucky, bad} {
+			g.samples = append(g.samples, rollout.Sample{Tokens: e.tok.Encode(txt), Finished: true})
+			g.texts = append(g.texts, txt)
+			g.rewards = append(g.rewards, e.task.Reward(p, txt))
+		}
+		if g.rewards[1] != 1 || g.rewards[2] != 0 {
+			t.Fatalf("rewards %v for %q", g.rewards, g.texts)
+		}
+		st := &rlStep{counters: map[string]float64{}, phase: map[string]float64{}}
+		if err := s.build(rand.New(rand.NewPCG(1, 1)), []group{g}, st); err != nil {
+			t.Fatal(err)
+		}
+		want := lucky
+		if audit {
+			want = p.Solution
+		}
+		if len(st.seqs) != 2 {
+			t.Fatalf("audit %v: %d sequences, want one pair", audit, len(st.seqs))
+		}
+		if got := e.tok.Decode(st.seqs[1].Response); !strings.HasPrefix(got, want) {
+			t.Errorf("audit %v: correction %q, want %q", audit, got, want)
+		}
+		if got, wantWrong := st.counters["sirl/corrections_wrong_steps"], map[bool]float64{true: 0, false: 1}[audit]; got != wantWrong {
+			t.Errorf("audit %v: corrections_wrong_steps %v, want %v", audit, got, wantWrong)
+		}
 	}
 }

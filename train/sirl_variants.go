@@ -26,6 +26,7 @@ func (s *sirlState) sibling(fails []*failure, st *rlStep) ([]supervise.Gated, []
 			return nil, nil, err
 		}
 		e.localise(f, fp.Gate, st)
+		e.oracleCheck(f.g.prob, f.g.texts[f.anchor], st)
 		st.add("sirl/ops_total", float64(len(es.Ops)))
 		st.add("sirl/kstar_sum", float64(kstar))
 		pairs = append(pairs, fp, rp)
