@@ -166,25 +166,25 @@ type SIRLConfig struct {
 	Audit               string  `mapstructure:"audit" yaml:"audit"`
 	// AuditFromPrompt enables the audit's rule 4 (foreign_symbols) on tasks
 	// that can check that copied symbols come from the prompt (T1, T2).
-	AuditFromPrompt bool `mapstructure:"audit_from_prompt" yaml:"audit_from_prompt"`
-	Truncation          string  `mapstructure:"truncation" yaml:"truncation"`
-	K                   int     `mapstructure:"k" yaml:"k"`
-	LambdaRep           float64 `mapstructure:"lambda_rep" yaml:"lambda_rep"`
-	RepLoss             string  `mapstructure:"rep_loss" yaml:"rep_loss"`
-	AdvScale            string  `mapstructure:"adv_scale" yaml:"adv_scale"`
-	Alpha               float64 `mapstructure:"alpha" yaml:"alpha"`
-	GateScope           string  `mapstructure:"gate_scope" yaml:"gate_scope"`
-	GateNorm            string  `mapstructure:"gate_norm" yaml:"gate_norm"`
-	Loss                string  `mapstructure:"loss" yaml:"loss"`
-	IncludeCorrect      string  `mapstructure:"include_correct" yaml:"include_correct"`
-	Fallback            string  `mapstructure:"fallback" yaml:"fallback"`
-	Replay              bool    `mapstructure:"replay" yaml:"replay"`
-	ReplayCapacity      int     `mapstructure:"replay_capacity" yaml:"replay_capacity"`
-	ReplayMaxAge        int     `mapstructure:"replay_max_age" yaml:"replay_max_age"`
-	ReplayFraction      float64 `mapstructure:"replay_fraction" yaml:"replay_fraction"`
-	ISCap               float64 `mapstructure:"is_cap" yaml:"is_cap"`
-	MCRollouts          int     `mapstructure:"mc_rollouts" yaml:"mc_rollouts"`
-	Gates               string  `mapstructure:"gates" yaml:"gates"`
+	AuditFromPrompt bool    `mapstructure:"audit_from_prompt" yaml:"audit_from_prompt"`
+	Truncation      string  `mapstructure:"truncation" yaml:"truncation"`
+	K               int     `mapstructure:"k" yaml:"k"`
+	LambdaRep       float64 `mapstructure:"lambda_rep" yaml:"lambda_rep"`
+	RepLoss         string  `mapstructure:"rep_loss" yaml:"rep_loss"`
+	AdvScale        string  `mapstructure:"adv_scale" yaml:"adv_scale"`
+	Alpha           float64 `mapstructure:"alpha" yaml:"alpha"`
+	GateScope       string  `mapstructure:"gate_scope" yaml:"gate_scope"`
+	GateNorm        string  `mapstructure:"gate_norm" yaml:"gate_norm"`
+	Loss            string  `mapstructure:"loss" yaml:"loss"`
+	IncludeCorrect  string  `mapstructure:"include_correct" yaml:"include_correct"`
+	Fallback        string  `mapstructure:"fallback" yaml:"fallback"`
+	Replay          bool    `mapstructure:"replay" yaml:"replay"`
+	ReplayCapacity  int     `mapstructure:"replay_capacity" yaml:"replay_capacity"`
+	ReplayMaxAge    int     `mapstructure:"replay_max_age" yaml:"replay_max_age"`
+	ReplayFraction  float64 `mapstructure:"replay_fraction" yaml:"replay_fraction"`
+	ISCap           float64 `mapstructure:"is_cap" yaml:"is_cap"`
+	MCRollouts      int     `mapstructure:"mc_rollouts" yaml:"mc_rollouts"`
+	Gates           string  `mapstructure:"gates" yaml:"gates"`
 }
 
 // EvalConfig is held-out evaluation: greedy accuracy plus avg@k / pass@k.
