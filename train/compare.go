@@ -72,6 +72,10 @@ func Compare(ctx context.Context, cfg Config, opt CompareOptions) ([]RunResult, 
 			}
 			base.Seed = uint64(seed)
 			stage0 := base
+			// Stage 0 reads no RL, SIRL or eval key: resetting them makes its
+			// config, and so its reuse, independent of the RL settings compared.
+			d := Defaults()
+			stage0.RL, stage0.SIRL, stage0.Eval = d.RL, d.SIRL, d.Eval
 			stage0.Stages = []string{"sft"}
 			stage0.Name = fmt.Sprintf("%s-stage0-seed%d", tk, seed)
 			dir0 := filepath.Join(opt.Out, tk, fmt.Sprintf("stage0-seed%d", seed))

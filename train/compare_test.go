@@ -97,6 +97,15 @@ func TestCompareReusesFinishedRuns(t *testing.T) {
 			t.Errorf("%s: reused curve %v differs from %v", r.Method, second[i].Curve, r.Curve)
 		}
 	}
+	// A changed RL key reuses Stage 0 and reruns the methods.
+	log.Reset()
+	c.RL.TokenBudget = 700
+	if _, err := Compare(context.Background(), c, opt); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(log.String(), "reusing"); n != 1 || !strings.Contains(log.String(), "stage0-seed1") {
+		t.Fatalf("a changed RL budget reused %d runs, want only Stage 0:\n%s", n, log.String())
+	}
 	// A changed Stage-0 key reruns Stage 0 and therefore every method.
 	log.Reset()
 	c.SFT.Steps++
