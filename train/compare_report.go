@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"image/color"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -149,12 +151,8 @@ func pairedTable(tk string, methods []string, runs []RunResult, budget float64, 
 	fmt.Fprintf(&md, "Paired by seed (mean ± 95 %% CI of per-seed differences): against %s, and gain over the Stage-0 accuracy.\n\n| method | Δacc@100%% vs %s | ΔAUC vs %s | gain acc@100%% |\n|---|---|---|---|\n", ref, ref, ref)
 	for i, m := range methods {
 		var dAcc, dAUC, gain []float64
-		seeds := make([]int, 0, len(curves[m]))
-		for seed := range curves[m] {
-			seeds = append(seeds, seed)
-		}
-		sort.Ints(seeds) // a fixed order: the same report from the same runs
-		for _, seed := range seeds {
+		// Seeds in a fixed order: the same report from the same runs.
+		for _, seed := range slices.Sorted(maps.Keys(curves[m])) {
 			c := curves[m][seed]
 			gain = append(gain, accAt(c, budget)-c[0].Accuracy)
 			if rc, ok := curves[ref][seed]; ok {

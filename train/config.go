@@ -346,11 +346,14 @@ func (c *Config) Validate() error {
 			checks = append(checks, fmt.Errorf("config key compare.methods: unknown method %q (known: %s)", m, strings.Join(MethodNames(), ", ")))
 		}
 	}
-	if n := len(c.Compare.RepairRatio); n > 0 && n != len(c.Compare.Tasks) {
-		checks = append(checks, fmt.Errorf("config key compare.repair_ratio: %d entries for %d tasks", n, len(c.Compare.Tasks)))
-	}
-	if n := len(c.Compare.TrainMax); n > 0 && n != len(c.Compare.Tasks) {
-		checks = append(checks, fmt.Errorf("config key compare.train_max: %d entries for %d tasks", n, len(c.Compare.Tasks)))
+	// Per-task lists are aligned with compare.tasks (or empty).
+	for _, l := range []struct {
+		key string
+		n   int
+	}{{"sft_steps", len(c.Compare.SFTSteps)}, {"repair_ratio", len(c.Compare.RepairRatio)}, {"train_max", len(c.Compare.TrainMax)}} {
+		if l.n > 0 && l.n != len(c.Compare.Tasks) {
+			checks = append(checks, fmt.Errorf("config key compare.%s: %d entries for %d tasks", l.key, l.n, len(c.Compare.Tasks)))
+		}
 	}
 	for _, m := range c.Compare.TrainMax {
 		if m < c.Task.TrainMin {
@@ -365,9 +368,6 @@ func (c *Config) Validate() error {
 	}
 	if c.SFT.TargetRepairAccuracy > 0 && c.SFT.RepairPairs == 0 {
 		checks = append(checks, fmt.Errorf("config key sft.target_repair_accuracy: needs the repair cold start (sft.repair_pairs > 0)"))
-	}
-	if n := len(c.Compare.SFTSteps); n > 0 && n != len(c.Compare.Tasks) {
-		checks = append(checks, fmt.Errorf("config key compare.sft_steps: %d entries for %d tasks", n, len(c.Compare.Tasks)))
 	}
 	for _, s := range c.Stages {
 		checks = append(checks, oneOf("stages", s, "sft", "rl", "eval"))

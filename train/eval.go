@@ -124,16 +124,8 @@ func (e *env) evaluateRepair(probs []task.Problem) (acc float64, n int, err erro
 	var prompts [][]int32
 	var kept []task.Problem
 	for _, p := range probs {
-		steps := task.Steps(p.Solution)
-		if len(steps) < 2 {
-			continue
-		}
-		bad, ok := e.task.InjectError(rng, p, rng.IntN(len(steps)-1))
-		if !ok || bad == p.Solution {
-			continue
-		}
-		ctx := e.repairContext(p, bad, p.Solution)
-		if len(ctx)+maxNew > e.m.Cfg.MaxSeq {
+		ctx, ok := e.injectedRepairContext(rng, p)
+		if !ok || len(ctx)+maxNew > e.m.Cfg.MaxSeq {
 			continue
 		}
 		prompts = append(prompts, ctx)

@@ -15,20 +15,31 @@ func (e *env) sftSeq(p task.Problem) Seq {
 	return Seq{Context: e.policyContext(p.Prompt), Response: resp}
 }
 
-// repairSeq is a repair-mode sequence (METHOD.md §3.3): an error-injected
-// trace as the failure, a correct anchor, and the correct trace as target.
-func (e *env) repairSeq(rng *rand.Rand, p task.Problem) (Seq, bool) {
+// injectedRepairContext is the repair-mode context of a cold-start pair:
+// one step of p's trace (never the answer span) corrupted by the task's
+// error injection as the failure, the correct trace as the anchor. ok is
+// false when the trace has a single step or the injection fails.
+func (e *env) injectedRepairContext(rng *rand.Rand, p task.Problem) ([]int32, bool) {
 	steps := task.Steps(p.Solution)
 	if len(steps) < 2 {
-		return Seq{}, false
+		return nil, false
 	}
 	k := rng.IntN(len(steps) - 1) // never the answer span itself
 	bad, ok := e.task.InjectError(rng, p, k)
 	if !ok || bad == p.Solution {
+		return nil, false
+	}
+	return e.repairContext(p, bad, p.Solution), true
+}
+
+// repairSeq is a repair-mode sequence (METHOD.md §3.3): an error-injected
+// trace as the failure, a correct anchor, and the correct trace as target.
+func (e *env) repairSeq(rng *rand.Rand, p task.Problem) (Seq, bool) {
+	ctx, ok := e.injectedRepairContext(rng, p)
+	if !ok {
 		return Seq{}, false
 	}
 	resp := append(e.tok.Encode(p.Solution), e.eos)
-	ctx := e.repairContext(p, bad, p.Solution)
 	if len(ctx)+len(resp) > e.m.Cfg.MaxSeq {
 		return Seq{}, false // longer than the model's context: skip
 	}
