@@ -40,13 +40,19 @@ func stageCmd(use, short string, stages []string) *cobra.Command {
 }
 
 func runStages(cmd *cobra.Command, cfg train.Config, c *common) error {
-	be, err := newEngine(cfg)
-	if err != nil {
-		return err
-	}
 	out := c.out
 	if c.resume != "" {
 		out = c.resume
+	}
+	ckpt := c.checkpoint
+	if c.resume != "" {
+		ckpt = filepath.Join(out, train.CheckpointName)
+	}
+	be, err := openEngine(cfg, func() (backend.PoolPlan, error) {
+		return planMemory(cfg, modelSource(cfg, ckpt, c.modelDir))
+	})
+	if err != nil {
+		return err
 	}
 	if out == "" {
 		out = filepath.Join("runs", cfg.Name)
@@ -79,17 +85,21 @@ func loadRunConfig(dir string) (train.Config, error) {
 	return loadConfig(nil, p)
 }
 
-// newEngine picks the engine named by the device key.
+// newEngine picks the engine named by the device key for a run whose model
+// comes from its preset (compare, bench).
 func newEngine(cfg train.Config) (backend.Backend, error) {
-	switch cfg.Device {
-	case "cpu":
-		return cpu.New(cfg.Threads), nil
-	case "cuda":
-		return gpu.New(planMemory(cfg))
-	default: // auto
-		if gpu.Available() {
-			return gpu.New(planMemory(cfg))
-		}
+	return openEngine(cfg, func() (backend.PoolPlan, error) { return planMemory(cfg, modelSource(cfg, "", "")) })
+}
+
+// openEngine picks the engine named by the device key; a GPU engine's pools
+// come from plan (not called for the CPU engine).
+func openEngine(cfg train.Config, plan func() (backend.PoolPlan, error)) (backend.Backend, error) {
+	if cfg.Device == "cpu" || cfg.Device != "cuda" && !gpu.Available() {
 		return cpu.New(cfg.Threads), nil
 	}
+	p, err := plan()
+	if err != nil {
+		return nil, err
+	}
+	return gpu.New(p)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sirl-dev/sirl/backend"
+	"github.com/sirl-dev/sirl/memplan"
 	"github.com/sirl-dev/sirl/rollout"
 	"github.com/sirl-dev/sirl/tokenizer"
 	"github.com/sirl-dev/sirl/train"
@@ -84,7 +85,9 @@ func newSampleCmd() *cobra.Command {
 		} else if _, err := tokenizer.ChatTemplateByName(chat); err != nil {
 			return fmt.Errorf("--chat-template: %w", err)
 		}
-		be, err := newEngine(cfg)
+		be, err := openEngine(cfg, func() (backend.PoolPlan, error) {
+			return samplePlan(modelSource(cfg, c.checkpoint, c.modelDir))
+		})
 		if err != nil {
 			return err
 		}
@@ -105,7 +108,7 @@ func newSampleCmd() *cobra.Command {
 		} else {
 			in = s.Prompt(prompt)
 		}
-		gen, err := rollout.New(m, rollout.Config{BlockSize: 16, NumBlocks: (len(in)+maxNew)/16 + 8, MaxBatch: 1, EOS: s.EOS})
+		gen, err := rollout.New(m, rollout.Config{BlockSize: memplan.KVBlockSize, NumBlocks: (len(in)+maxNew)/memplan.KVBlockSize + 8, MaxBatch: 1, EOS: s.EOS})
 		if err != nil {
 			return err
 		}

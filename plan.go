@@ -1,51 +1,93 @@
 package main
 
 import (
+	"fmt"
+	"slices"
+
 	"github.com/sirl-dev/sirl/backend"
-	"github.com/sirl-dev/sirl/gpu"
+	"github.com/sirl-dev/sirl/memplan"
 	"github.com/sirl-dev/sirl/model"
 	"github.com/sirl-dev/sirl/tokenizer"
 	"github.com/sirl-dev/sirl/train"
 )
 
-// planMemory sizes the GPU engine's pools from the config (DESIGN.md §4):
-// weights (fp32 master + bf16 copy), optim (grads + 2 moments), activations
-// for the largest micro-batch, the paged KV cache and the replay pool. The
-// engine prints the plan and refuses one larger than free memory before
-// step 0.
-func planMemory(cfg train.Config) gpu.PoolPlan {
-	vocab := tokenizer.NewChar().VocabSize()
-	mc, err := model.Preset(cfg.Model.Preset, vocab)
+// promptTokens is the longest prompt a run's plan provides for when the
+// model's max_seq allows longer sequences (Hugging Face models): the plan
+// holds prompt plus task.max_response_len tokens a sequence. A longer
+// prompt still runs on the CPU engine; on a GPU it fails with the pool named.
+const promptTokens = 512
+
+// modelSource is where a run's model comes from: the checkpoint (a resumed
+// run's rolling checkpoint first), else the Hugging Face folder, else the
+// preset and its overrides over the character vocabulary.
+func modelSource(cfg train.Config, checkpoint, modelDir string) memplan.Source {
+	return memplan.Source{Checkpoint: checkpoint, ModelDir: modelDir,
+		Preset: func() (model.Config, error) { return presetConfig(cfg.Model) }}
+}
+
+// presetConfig resolves the preset and its overrides as train does for a
+// model built from scratch (the task vocabulary is the character one then).
+func presetConfig(mc train.ModelConfig) (model.Config, error) {
+	c, err := model.Preset(mc.Preset, tokenizer.NewChar().VocabSize())
 	if err != nil {
-		mc, _ = model.Preset("small", vocab)
+		return c, fmt.Errorf("config key model.preset: %w", err)
 	}
-	if cfg.Model.Dim > 0 {
-		mc.Dim = cfg.Model.Dim
+	for _, o := range []struct {
+		dst *int
+		v   int
+	}{{&c.Dim, mc.Dim}, {&c.Layers, mc.Layers}, {&c.Heads, mc.Heads}, {&c.KVHeads, mc.KVHeads},
+		{&c.FFN, mc.FFN}, {&c.MaxSeq, mc.MaxSeq}} {
+		if o.v > 0 {
+			*o.dst = o.v
+		}
 	}
-	if cfg.Model.Layers > 0 {
-		mc.Layers = cfg.Model.Layers
+	c.TiedEmbeddings = mc.TiedEmbeddings
+	if err := c.Validate(); err != nil {
+		return c, fmt.Errorf("config key model: %w", err)
 	}
-	if cfg.Model.FFN > 0 {
-		mc.FFN = cfg.Model.FFN
+	return c, nil
+}
+
+// runWorkload is what a training run's stages ask of the pools: SFT batches
+// and RL micro-batches with gradients, gradient-free log-prob chunks, the
+// reference policy when an RL stage has a KL term, and rollout prefill and
+// decode at the rollout engine's batch limits over its KV cache (every
+// prompt token is in the cache, so a prefill holds at most KVCacheTokens).
+func runWorkload(cfg train.Config, mc model.Config) memplan.Workload {
+	samples := max(1, cfg.RL.NumGenerations, cfg.Eval.Samples, cfg.SIRL.RepairCandidates, cfg.RL.MCRollouts, cfg.SIRL.MCRollouts)
+	rl := slices.Contains(cfg.Stages, "rl")
+	return memplan.Workload{
+		SeqLen:         min(mc.MaxSeq, promptTokens+cfg.Task.MaxResponseLen),
+		TrainSeqs:      max(cfg.SFT.BatchSize, memplan.TrainMicroBatch),
+		ScoreSeqs:      memplan.ScoreChunk,
+		RefModel:       rl && cfg.RL.Beta > 0,
+		PrefillPrompts: memplan.DecodeBatch,
+		PrefillTokens:  memplan.KVCacheTokens,
+		Samples:        samples,
+		DecodeRows:     memplan.DecodeBatch,
+		KVTokens:       memplan.KVCacheTokens,
 	}
-	params := mc.NumParams()
-	T := int64(mc.MaxSeq)
-	// RL losses run in micro-batches of 64 sequences (train.update); SFT in
-	// one batch.
-	seqs := int64(max(cfg.SFT.BatchSize, 64))
-	tokens := seqs * T
-	d, f, L := int64(mc.Dim), int64(mc.FFN), int64(mc.Layers)
-	// Per token and layer the backward keeps ~ 10·d + 3·FFN floats; plus
-	// the loss op's per-token vectors and the hidden gradient.
-	act := tokens*4*(L*(10*d+3*f)+4*d+16) + 64<<20
-	kvHeads := int64(mc.KVHeads)
-	hd := int64(mc.HeadDim())
-	kv := int64(train.KVCacheTokens) * L * 2 * kvHeads * hd * 4
-	return gpu.PoolPlan{
-		backend.Weights:     params*6 + 16<<20,
-		backend.Optim:       params*12 + 16<<20,
-		backend.Activations: act,
-		backend.KV:          kv + 16<<20,
-		backend.Replay:      64 << 20,
+}
+
+// planMemory sizes the GPU engine's pools (DESIGN.md §4) for the model the
+// run will actually use (src) and its stages. The engine prints the plan
+// and refuses one larger than free memory before step 0.
+func planMemory(cfg train.Config, src memplan.Source) (backend.PoolPlan, error) {
+	mc, err := src.Config()
+	if err != nil {
+		return nil, fmt.Errorf("memory plan: %w", err)
 	}
+	return memplan.Plan(mc, runWorkload(cfg, mc))
+}
+
+// samplePlan sizes the pools of `train sample`: the weights, one sequence
+// of up to max_seq tokens in the KV cache (capped at a run's cache) and one
+// decode row.
+func samplePlan(src memplan.Source) (backend.PoolPlan, error) {
+	mc, err := src.Config()
+	if err != nil {
+		return nil, fmt.Errorf("memory plan: %w", err)
+	}
+	kv := min(mc.MaxSeq, memplan.KVCacheTokens) + 8*memplan.KVBlockSize
+	return memplan.Plan(mc, memplan.Workload{SeqLen: kv, PrefillPrompts: 1, Samples: 1, DecodeRows: 1, KVTokens: kv})
 }

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/sirl-dev/sirl/backend"
-	"github.com/sirl-dev/sirl/gpu"
+	"github.com/sirl-dev/sirl/memplan"
 	"github.com/sirl-dev/sirl/model"
 	"github.com/sirl-dev/sirl/rollout"
 	"github.com/sirl-dev/sirl/train"
@@ -68,7 +68,7 @@ func E2EDefaults(device string) E2EConfig {
 type Engines struct {
 	// Bench opens the engine of parts (a) and (b), with pools sized by plan
 	// (a CPU engine ignores it).
-	Bench func(plan gpu.PoolPlan) (backend.Backend, error)
+	Bench func(plan backend.PoolPlan) (backend.Backend, error)
 	// Run opens a fresh engine for one train.Run of part (c); it is closed
 	// (when it has a Close method) after the run.
 	Run func(cfg train.Config) (backend.Backend, error)
@@ -226,38 +226,31 @@ func (c E2EConfig) modelConfig() (model.Config, error) {
 	return mc, nil
 }
 
-// E2EPlan sizes the GPU pools for parts (a) and (b): fp32 weights (plus a
-// bf16 copy), gradients and two moments, the activations one training step
-// keeps (forward per layer 8·d + 3·FFN + H + 2 floats a token, backward
-// scratch 7·d + 3·FFN, the loss vectors), and a KV cache for every prompt.
-// A bad preset gets an empty plan (E2E reports the preset error first).
-func E2EPlan(c E2EConfig) gpu.PoolPlan {
+// E2EPlan sizes the GPU pools for parts (a) and (b) with memplan: one
+// training step of Batch × Seq tokens with gradients and moments, one
+// prefill of every prompt, decode steps over every prompt, a KV cache for
+// every prompt to its last token, and 2 GiB of scratch for the loss's
+// logits chunks. A bad preset gets an empty plan (E2E reports the preset
+// error first).
+func E2EPlan(c E2EConfig) backend.PoolPlan {
 	mc, err := c.modelConfig()
 	if err != nil {
-		return gpu.PoolPlan{}
+		return backend.PoolPlan{}
 	}
-	P := mc.NumParams()
-	d, f, L, H := int64(mc.Dim), int64(mc.FFN), int64(mc.Layers), int64(mc.Heads)
-	N := int64(c.Batch) * int64(c.Seq)
-	perTok := L*(8*d+3*f+H+2) + 10*d + 3*f + 32
-	act := N*4*perTok*11/10 + 256<<20
-	// Generation: prefill of every prompt at once and the decode step.
-	genTok := int64(c.Prompts) * int64(c.PromptLen)
-	act = max(act, genTok*4*(3*d+3*f+int64(mc.Vocab))*2+256<<20)
-	blocks := int64(c.Prompts)*int64(ceilDiv(c.PromptLen+c.NewTokens, kvBlock)+1) + 16
-	kv := blocks * kvBlock * L * 2 * int64(mc.KVHeads) * int64(mc.HeadDim()) * 4
-	return gpu.PoolPlan{
-		backend.Weights:     P*6 + 64<<20,
-		backend.Optim:       P*12 + 64<<20,
-		backend.Activations: act,
-		backend.KV:          kv + 64<<20,
-		backend.Replay:      16 << 20,
-		gpu.Scratch:         2 << 30,
+	plan, err := memplan.Plan(mc, memplan.Workload{SeqLen: mc.MaxSeq, TrainSeqs: c.Batch,
+		PrefillPrompts: c.Prompts, PrefillTokens: c.Prompts * c.PromptLen, Samples: 1, DecodeRows: c.Prompts,
+		KVTokens: e2eKVBlocks(c) * memplan.KVBlockSize, Scratch: 2 << 30})
+	if err != nil {
+		return backend.PoolPlan{}
 	}
+	return plan
 }
 
-// kvBlock is the KV-cache block size of the generation part (as train's).
-const kvBlock = 16
+// e2eKVBlocks is the KV cache of part (b): every prompt to its last token,
+// one spare block per prompt and 16 more.
+func e2eKVBlocks(c E2EConfig) int {
+	return c.Prompts*(ceilDiv(c.PromptLen+c.NewTokens, memplan.KVBlockSize)+1) + 16
+}
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
 
@@ -396,8 +389,7 @@ func adamw(m *model.Model, step int) error {
 // generate times part (b): one warm-up call on a few prompts, then one
 // Generate over every prompt (prefill included in the time).
 func generate(m *model.Model, cfg E2EConfig, rng *rand.Rand) (*GenFigures, error) {
-	blocks := cfg.Prompts*(ceilDiv(cfg.PromptLen+cfg.NewTokens, kvBlock)+1) + 16
-	eng, err := rollout.New(m, rollout.Config{BlockSize: kvBlock, NumBlocks: blocks, MaxBatch: max(cfg.Prompts, 1), EOS: -1})
+	eng, err := rollout.New(m, rollout.Config{BlockSize: memplan.KVBlockSize, NumBlocks: e2eKVBlocks(cfg), MaxBatch: max(cfg.Prompts, 1), EOS: -1})
 	if err != nil {
 		return nil, err
 	}

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/sirl-dev/sirl/backend"
-	"github.com/sirl-dev/sirl/gpu"
+	"github.com/sirl-dev/sirl/memplan"
 )
 
 // KernelShapes sizes `train bench kernels`: the ops the GPU targets name,
@@ -38,15 +38,14 @@ func KernelDefaults(device string) KernelShapes {
 }
 
 // KernelPlan sizes the GPU pools for Kernels: every operand in the
-// activations pool (fp32 upper bound), the loss's logits chunks in scratch.
-func KernelPlan(s KernelShapes) gpu.PoolPlan {
+// activations pool (fp32 upper bound), the loss's logits chunks in 2 GiB of
+// scratch, and the other pools at memplan.Operands's minimum.
+func KernelPlan(s KernelShapes) backend.PoolPlan {
 	g := 3 * int64(s.GEMM) * int64(s.GEMM)
 	attn := 8*int64(s.AttnB)*int64(s.AttnT)*int64(s.AttnH)*int64(s.AttnD) + int64(s.AttnB*s.AttnH*s.AttnT)
 	smp := int64(s.SampleRows) * int64(s.SampleVocab)
 	loss := 2*int64(s.LossN)*int64(s.LossDim) + 2*int64(s.LossV)*int64(s.LossDim) + 10*int64(s.LossN)
-	act := 4*(g+attn+smp+loss)*11/10 + 256<<20
-	return gpu.PoolPlan{backend.Weights: 16 << 20, backend.Optim: 16 << 20, backend.Activations: act,
-		backend.KV: 16 << 20, backend.Replay: 16 << 20, gpu.Scratch: 2 << 30}
+	return memplan.Operands(4*(g+attn+smp+loss), 2<<30)
 }
 
 // Kernels times GEMM, causal attention fwd+bwd, top-p sampling and the

@@ -30,27 +30,13 @@ package gpu
 
 import "github.com/sirl-dev/sirl/backend"
 
-// PoolPlan gives the bytes of device memory each pool takes at start. A pool
-// absent from the plan has no memory: allocating from it is an error.
-type PoolPlan map[backend.Pool]int64
+// PoolPlan is backend.PoolPlan: the bytes of device memory each pool takes
+// at start (built by package memplan from the model that will run).
+type PoolPlan = backend.PoolPlan
 
-// Scratch is the engine's private pool for the temporaries of its ops
-// (attention statistics, logits chunks of the loss, sort keys, partial
-// sums). A plan without it gets DefaultScratch bytes.
-const Scratch backend.Pool = "scratch"
+// Scratch is backend.Scratch, the engine's private pool for the temporaries
+// of its ops; a plan without it gets DefaultScratch bytes.
+const Scratch = backend.Scratch
 
-// DefaultScratch is the scratch pool size when a plan does not give one.
-const DefaultScratch int64 = 512 << 20
-
-// Total is the sum of the plan's pool sizes, scratch included (with its
-// default when absent).
-func (p PoolPlan) Total() int64 {
-	var t int64
-	for _, b := range p {
-		t += b
-	}
-	if _, ok := p[Scratch]; !ok {
-		t += DefaultScratch
-	}
-	return t
-}
+// DefaultScratch is backend.DefaultScratch.
+const DefaultScratch = backend.DefaultScratch

@@ -10,8 +10,11 @@ import (
 	"time"
 )
 
-// checkpointName is the rolling checkpoint of a run folder.
-const checkpointName = "checkpoint.safetensors"
+// CheckpointName is the rolling checkpoint of a run folder (what --resume
+// continues from).
+const CheckpointName = "checkpoint.safetensors"
+
+const checkpointName = CheckpointName
 
 // metricsWriter appends one JSON object per step to metrics.jsonl.
 type metricsWriter struct {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sirl-dev/sirl/backend"
+	"github.com/sirl-dev/sirl/memplan"
 	"github.com/sirl-dev/sirl/model"
 	"github.com/sirl-dev/sirl/rollout"
 	"github.com/sirl-dev/sirl/task"
@@ -269,15 +270,10 @@ func (e *env) setupModel(ckpt, modelDir string, resume bool) error {
 			}
 		}
 	}
-	blockSize := 16
-	blocks := KVCacheTokens / blockSize
-	e.gen, err = rollout.New(e.m, rollout.Config{BlockSize: blockSize, NumBlocks: blocks, MaxBatch: 512, EOS: e.eos})
+	e.gen, err = rollout.New(e.m, rollout.Config{BlockSize: memplan.KVBlockSize,
+		NumBlocks: memplan.KVCacheTokens / memplan.KVBlockSize, MaxBatch: memplan.DecodeBatch, EOS: e.eos})
 	return err
 }
-
-// KVCacheTokens is the capacity in tokens of the rollout engine's paged KV
-// cache (main sizes the GPU kv pool from it).
-const KVCacheTokens = 4096 * 8
 
 // stageRNG returns the stage's generator, restored from the checkpoint when
 // resuming mid-stage.

@@ -4,6 +4,7 @@ import (
 	"math"
 
 	"github.com/sirl-dev/sirl/backend"
+	"github.com/sirl-dev/sirl/memplan"
 	"github.com/sirl-dev/sirl/model"
 	"github.com/sirl-dev/sirl/supervise"
 )
@@ -107,7 +108,7 @@ func (e *env) update(st *rlStep, opt *optimizer, ref *model.Model, row map[strin
 
 // microBatch is the most sequences in one forward/backward; gradients of
 // the chunks add up (the token weights are already global).
-const microBatch = 64
+const microBatch = memplan.TrainMicroBatch
 
 // lossPass runs forward+backward of one loss term over micro-batches,
 // accumulating gradients, and returns the concatenated per-token results.
@@ -262,7 +263,7 @@ func slicePart(seqs []Seq, i, n int) []Seq {
 
 // chunkedLogp scores sequences in chunks (no gradients).
 func (e *env) chunkedLogp(m *model.Model, seqs []Seq) ([][]float32, error) {
-	const chunk = 128
+	const chunk = memplan.ScoreChunk
 	var out [][]float32
 	for lo := 0; lo < len(seqs); lo += chunk {
 		lp, err := logpOf(m, seqs[lo:min(lo+chunk, len(seqs))])
