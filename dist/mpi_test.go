@@ -1,0 +1,292 @@
+//go:build mpi
+
+package dist_test
+
+// The MPI tests run under mpirun (scripts/test-mpi.sh: 2 and 3 ranks) and
+// also alone (an MPI singleton, one rank). TestMain opens MPI once for the
+// whole binary.
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/sirl-dev/sirl/backend"
+	"github.com/sirl-dev/sirl/backend/cpu"
+	"github.com/sirl-dev/sirl/dist"
+)
+
+// world is the MPI Comm of this test binary, opened by TestMain.
+var world dist.Comm
+
+func TestMain(m *testing.M) {
+	l, err := dist.ResolveLaunch(dist.Launch{}, os.Getenv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	if world, err = dist.Open(dist.KindMPI, l); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	code := m.Run()
+	// A failed test on one rank must not leave the others waiting in a
+	// collective of a later test: agree on the outcome, abort when bad.
+	ok := []float64{0}
+	if code == 0 {
+		ok[0] = 1
+	}
+	if err := world.AllReduceF64(ok); err != nil || ok[0] != float64(world.Size()) {
+		world.Abort(1, fmt.Errorf("a test failed on some rank (%v)", err))
+	}
+	if err := world.Close(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		code = 1
+	}
+	os.Exit(code)
+}
+
+func TestMPIWorld(t *testing.T) {
+	if s := os.Getenv("OMPI_COMM_WORLD_SIZE"); s != "" && s != strconv.Itoa(world.Size()) {
+		t.Errorf("size %d, OMPI_COMM_WORLD_SIZE=%s", world.Size(), s)
+	}
+	if world.Rank() < 0 || world.Rank() >= world.Size() || world.LocalRank() < 0 || world.LocalRank() >= world.Size() {
+		t.Errorf("rank %d, local rank %d of %d", world.Rank(), world.LocalRank(), world.Size())
+	}
+	t.Logf("rank %d of %d (local %d)", world.Rank(), world.Size(), world.LocalRank())
+}
+
+// TestMPIAllReduceIntegers: integer-valued sums are exact, in float32 and
+// float64, over a length that is not a round number.
+func TestMPIAllReduceIntegers(t *testing.T) {
+	const n = 1<<16 + 7
+	r, S := world.Rank(), world.Size()
+	f := make([]float32, n)
+	d := make([]float64, n)
+	for i := range f {
+		f[i] = float32(r*1000 + i)
+		d[i] = float64(r)*(1<<40) + float64(i)
+	}
+	if err := world.AllReduceF32(f); err != nil {
+		t.Fatal(err)
+	}
+	if err := world.AllReduceF64(d); err != nil {
+		t.Fatal(err)
+	}
+	for i := range f {
+		if want := float32(1000*S*(S-1)/2 + S*i); f[i] != want {
+			t.Fatalf("f32[%d] = %g, want %g", i, f[i], want)
+		}
+		if want := float64(S*(S-1)/2)*(1<<40) + float64(S*i); d[i] != want {
+			t.Fatalf("f64[%d] = %g, want %g", i, d[i], want)
+		}
+	}
+}
+
+// randomBuf is rank's buffer of values over many magnitudes, so that the
+// order of additions changes the rounding.
+func randomBuf(rank, n int) []float32 {
+	rng := rand.New(rand.NewPCG(uint64(rank), 99))
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = float32(rng.NormFloat64() * math.Pow(10, float64(rng.IntN(9)-4)))
+	}
+	return v
+}
+
+// sameOnAllRanks reports whether b is bitwise rank 0's b on this rank.
+func sameOnAllRanks(t *testing.T, b []byte) bool {
+	t.Helper()
+	root := bytes.Clone(b)
+	if err := world.Broadcast(root, 0); err != nil {
+		t.Fatal(err)
+	}
+	return bytes.Equal(root, b)
+}
+
+func f32Bytes(v []float32) []byte {
+	b := make([]byte, 4*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
+	}
+	return b
+}
+
+// TestMPIAllReduceBitwise: after a float32 all-reduce every rank holds the
+// same bits, the sum is within float32 rounding of the float64 sum, and the
+// same inputs reduce to the same bits again.
+func TestMPIAllReduceBitwise(t *testing.T) {
+	for _, n := range []int{1, 1000, 1<<20 + 3} {
+		buf := randomBuf(world.Rank(), n)
+		again := randomBuf(world.Rank(), n)
+		if err := world.AllReduceF32(buf); err != nil {
+			t.Fatal(err)
+		}
+		if err := world.AllReduceF32(again); err != nil {
+			t.Fatal(err)
+		}
+		if !sameOnAllRanks(t, f32Bytes(buf)) {
+			t.Errorf("n %d: rank %d's reduced buffer differs from rank 0's", n, world.Rank())
+		}
+		if !bytes.Equal(f32Bytes(buf), f32Bytes(again)) {
+			t.Errorf("n %d: the same inputs reduced to other bits", n)
+		}
+		ref := make([]float64, n)
+		abs := make([]float64, n)
+		for r := range world.Size() {
+			for i, x := range randomBuf(r, n) {
+				ref[i] += float64(x)
+				abs[i] += math.Abs(float64(x))
+			}
+		}
+		for i := range buf {
+			// Each of Size−1 float32 additions rounds by ≤ 2^-24 of a
+			// partial sum bounded by Σ|x|.
+			if tol := float64(world.Size()) * abs[i] * 0x1p-24; math.Abs(float64(buf[i])-ref[i]) > tol {
+				t.Fatalf("n %d [%d]: %g, float64 sum %g (tolerance %g)", n, i, buf[i], ref[i], tol)
+			}
+		}
+	}
+}
+
+func TestMPIBroadcast(t *testing.T) {
+	root := world.Size() - 1
+	const n = 1<<20 + 3
+	buf := make([]byte, n)
+	if world.Rank() == root {
+		for i := range buf {
+			buf[i] = byte(i*7 + 3)
+		}
+	}
+	if err := world.Broadcast(buf, root); err != nil {
+		t.Fatal(err)
+	}
+	for i, b := range buf {
+		if b != byte(i*7+3) {
+			t.Fatalf("rank %d: byte %d = %d after broadcast from %d", world.Rank(), i, b, root)
+		}
+	}
+	if err := world.Broadcast(buf[:1], world.Size()); err == nil {
+		t.Error("broadcast from a rank outside the world: no error")
+	}
+}
+
+// TestMPIBarrier: rank r arrives r×100 ms late; no rank leaves before the
+// last one arrived.
+func TestMPIBarrier(t *testing.T) {
+	base := []float64{float64(time.Now().UnixNano())}
+	if err := world.Broadcast(f64Bytes(base), 0); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Duration(world.Rank()) * 100 * time.Millisecond)
+	arrive := float64(time.Now().UnixNano())
+	if err := world.Barrier(); err != nil {
+		t.Fatal(err)
+	}
+	leave := float64(time.Now().UnixNano())
+	// Arrival and departure of every rank, gathered by slot.
+	times := make([]float64, 2*world.Size())
+	times[2*world.Rank()], times[2*world.Rank()+1] = arrive, leave
+	if err := world.AllReduceF64(times); err != nil {
+		t.Fatal(err)
+	}
+	lastArrive, firstLeave := math.Inf(-1), math.Inf(1)
+	for r := range world.Size() {
+		lastArrive, firstLeave = max(lastArrive, times[2*r]), min(firstLeave, times[2*r+1])
+	}
+	if firstLeave < lastArrive {
+		t.Errorf("a rank left the barrier %.1f ms before the last arrived", (lastArrive-firstLeave)/1e6)
+	}
+}
+
+func f64Bytes(v []float64) []byte {
+	b := make([]byte, 8*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint64(b[8*i:], math.Float64bits(x))
+	}
+	return b
+}
+
+// TestMPIHelpers runs the training-loop helpers over MPI: gradients of CPU
+// tensors (bitwise the same on every rank), metrics, gather, rank-0 write.
+func TestMPIHelpers(t *testing.T) {
+	be := cpu.New(1)
+	var ts []backend.Tensor
+	for _, s := range [][]int{{64, 33}, {1000}, {5}} {
+		x := be.Alloc(backend.Optim, backend.F32, s...)
+		be.Upload(x, randomBuf(world.Rank()+7, x.Len()))
+		ts = append(ts, x)
+	}
+	if err := dist.NewGradReducer(world, be).AllReduce(ts); err != nil {
+		t.Fatal(err)
+	}
+	var all []float32
+	for _, x := range ts {
+		v := make([]float32, x.Len())
+		be.Download(x, v)
+		all = append(all, v...)
+	}
+	if !sameOnAllRanks(t, f32Bytes(all)) {
+		t.Errorf("rank %d: reduced gradients differ from rank 0's", world.Rank())
+	}
+	m := map[string]float64{"tokens": float64(world.Rank() + 1)}
+	if err := dist.ReduceMetrics(world, m); err != nil {
+		t.Fatal(err)
+	}
+	if S := world.Size(); m["tokens"] != float64(S*(S+1)/2) {
+		t.Errorf("tokens %g", m["tokens"])
+	}
+	lo, hi, _ := dist.Shard(11, world.Rank(), world.Size())
+	local := make([]float64, hi-lo)
+	for i := range local {
+		local[i] = float64(lo + i)
+	}
+	got, err := dist.GatherF64(world, 11, local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range got {
+		if v != float64(i) {
+			t.Fatalf("gathered %v", got)
+		}
+	}
+	wrote := 0
+	if err := dist.OnRoot(world, func() error { wrote++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if want := map[bool]int{true: 1, false: 0}[world.Rank() == 0]; wrote != want {
+		t.Errorf("rank %d wrote %d times", world.Rank(), wrote)
+	}
+}
+
+// TestMPIFailingRankHelper is run by scripts/test-mpi.sh alone, under
+// mpirun: the rank named by DIST_ABORT_RANK aborts (DIST_FAIL_MODE=abort,
+// through Comm.Abort) or exits without finalising MPI (crash) while the
+// others wait in a barrier. The job must end non-zero within seconds;
+// the script times it. Without DIST_ABORT_RANK it does nothing.
+func TestMPIFailingRankHelper(t *testing.T) {
+	s := os.Getenv("DIST_ABORT_RANK")
+	if s == "" {
+		t.Skip("helper for scripts/test-mpi.sh (set DIST_ABORT_RANK)")
+	}
+	bad, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatalf("DIST_ABORT_RANK=%q", s)
+	}
+	if world.Rank() == bad {
+		time.Sleep(200 * time.Millisecond) // the others are in the barrier by now
+		if os.Getenv("DIST_FAIL_MODE") == "crash" {
+			fmt.Fprintf(os.Stderr, "rank %d: exiting with status 4 without MPI_Finalize\n", bad)
+			os.Exit(4)
+		}
+		world.Abort(3, fmt.Errorf("rank %d: bad input (planted by the test)", bad))
+	}
+	world.Barrier() // never returns: the failing rank ends the job
+	t.Fatalf("rank %d left the barrier although rank %d failed", world.Rank(), bad)
+}
