@@ -416,3 +416,30 @@ func TestMPIDataParallelSteps(t *testing.T) {
 		t.Errorf("%d ranks: parameters differ from the one-process run by %.3g", world.Size(), maxDiff)
 	}
 }
+
+// TestMPIAllReduceTiming times fixed all-reduces of the gradient sizes of
+// the small preset (821,376 floats) and of a 64 MiB buffer when
+// DIST_TIMING is set (a fixed count, so every rank makes the same calls);
+// it is a measurement, run by hand under mpirun.
+func TestMPIAllReduceTiming(t *testing.T) {
+	if os.Getenv("DIST_TIMING") == "" {
+		t.Skip("measurement: set DIST_TIMING=1")
+	}
+	for _, n := range []int{821376, 16 << 20} {
+		buf := make([]float32, n)
+		const reps = 10
+		if err := world.Barrier(); err != nil {
+			t.Fatal(err)
+		}
+		t0 := time.Now()
+		for range reps {
+			if err := world.AllReduceF32(buf); err != nil {
+				t.Fatal(err)
+			}
+		}
+		sec := time.Since(t0).Seconds() / reps
+		if world.Rank() == 0 {
+			t.Logf("%d ranks: all-reduce of %.2f MB: %.2f ms (%.2f GB/s algorithm bandwidth)", world.Size(), float64(4*n)/1e6, sec*1e3, float64(4*n)/sec/1e9)
+		}
+	}
+}
