@@ -174,7 +174,7 @@ func paramBytes(c model.Config) int64 {
 // kvBlocks is the number of blocks of a cache of tokens positions.
 func kvBlocks(tokens int) int64 { return int64(ceilDiv(tokens, KVBlockSize)) }
 
-// KVBytes is the KV pool of a cache of tokens positions: per layer one K and
+// kvBytes is the KV pool of a cache of tokens positions: per layer one K and
 // one V tensor [blocks, KVBlockSize, KVHeads, HeadDim] in fp32.
 func kvBytes(c model.Config, tokens int) int64 {
 	if tokens == 0 {
