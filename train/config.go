@@ -128,15 +128,21 @@ type SFTConfig struct {
 
 // RLConfig is the RL stage; names follow TRL/verl where one exists.
 type RLConfig struct {
-	Algo                     string  `mapstructure:"algo" yaml:"algo"`
-	Steps                    int     `mapstructure:"steps" yaml:"steps"`
-	PromptsPerStep           int     `mapstructure:"prompts_per_step" yaml:"prompts_per_step"`
-	NumGenerations           int     `mapstructure:"num_generations" yaml:"num_generations"`
-	Temperature              float64 `mapstructure:"temperature" yaml:"temperature"`
-	TopP                     float64 `mapstructure:"top_p" yaml:"top_p"`
-	TopK                     int     `mapstructure:"top_k" yaml:"top_k"`
-	Epsilon                  float64 `mapstructure:"epsilon" yaml:"epsilon"`
-	EpsilonHigh              float64 `mapstructure:"epsilon_high" yaml:"epsilon_high"`
+	Algo           string  `mapstructure:"algo" yaml:"algo"`
+	Steps          int     `mapstructure:"steps" yaml:"steps"`
+	PromptsPerStep int     `mapstructure:"prompts_per_step" yaml:"prompts_per_step"`
+	NumGenerations int     `mapstructure:"num_generations" yaml:"num_generations"`
+	Temperature    float64 `mapstructure:"temperature" yaml:"temperature"`
+	TopP           float64 `mapstructure:"top_p" yaml:"top_p"`
+	TopK           int     `mapstructure:"top_k" yaml:"top_k"`
+	Epsilon        float64 `mapstructure:"epsilon" yaml:"epsilon"`
+	EpsilonHigh    float64 `mapstructure:"epsilon_high" yaml:"epsilon_high"`
+	// GSPOEpsilon and GSPOEpsilonHigh are GSPO's sequence-level clip range
+	// (rl.algo gspo, sirl.loss gated_gspo); 0 means GSPO's own default,
+	// 3e-4 and 4e-4. The command copies rl.epsilon / rl.epsilon_high here
+	// when a user sets those and not these, so a user's value is honoured.
+	GSPOEpsilon              float64 `mapstructure:"gspo_epsilon" yaml:"gspo_epsilon,omitempty"`
+	GSPOEpsilonHigh          float64 `mapstructure:"gspo_epsilon_high" yaml:"gspo_epsilon_high,omitempty"`
 	Beta                     float64 `mapstructure:"beta" yaml:"beta"`
 	LossType                 string  `mapstructure:"loss_type" yaml:"loss_type"`
 	ScaleRewards             bool    `mapstructure:"scale_rewards" yaml:"scale_rewards"`
@@ -289,6 +295,8 @@ func (c *Config) Validate() error {
 		nonNeg("rl.top_k", c.RL.TopK),
 		inRange("rl.epsilon", c.RL.Epsilon, 0, 1),
 		inRange("rl.epsilon_high", c.RL.EpsilonHigh, 0, 10),
+		inRange("rl.gspo_epsilon", c.RL.GSPOEpsilon, 0, 1),
+		inRange("rl.gspo_epsilon_high", c.RL.GSPOEpsilonHigh, 0, 10),
 		inRange("rl.beta", c.RL.Beta, 0, 10),
 		oneOf("rl.loss_type", c.RL.LossType, "", "grpo", "dapo", "dr_grpo", "bnpo"),
 		positive("rl.num_iterations", c.RL.NumIterations),

@@ -199,12 +199,15 @@ func isGSPO(c Config) bool {
 	return c.RL.Algo == "gspo" || (c.RL.Algo == "sirl" && c.SIRL.Loss == "gated_gspo")
 }
 
-// gspoEps is GSPO's sequence clip range (3e-4 / 4e-4 unless the user set
-// epsilon keys away from the token-level defaults).
+// gspoEps is GSPO's sequence clip range: rl.gspo_epsilon and
+// rl.gspo_epsilon_high, each 3e-4 / 4e-4 (GSPO's defaults) when unset (0).
 func gspoEps(c Config) [2]float64 {
-	lo, hi := c.RL.Epsilon, c.RL.EpsilonHigh
-	if lo == 0.2 && (hi == 0.2 || hi == 0.28) {
-		return [2]float64{3e-4, 4e-4}
+	lo, hi := c.RL.GSPOEpsilon, c.RL.GSPOEpsilonHigh
+	if lo == 0 {
+		lo = 3e-4
+	}
+	if hi == 0 {
+		hi = 4e-4
 	}
 	return [2]float64{lo, hi}
 }

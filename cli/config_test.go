@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -57,7 +57,7 @@ func TestConfigErrors(t *testing.T) {
 func TestConfigPrecedence(t *testing.T) {
 	p := writeConfig(t, "rl:\n  steps: 7\n  num_generations: 4\nsft:\n  steps: 9\n")
 	t.Setenv("SIRL_RL_STEPS", "11")
-	cmd := newRootCmd()
+	cmd := NewRootCmd()
 	run, _, err := cmd.Find([]string{"run"})
 	if err != nil {
 		t.Fatal(err)
@@ -82,7 +82,7 @@ func TestConfigPrecedence(t *testing.T) {
 // TestFloatFlags: a float key whose default is whole (rl.temperature 1.0,
 // sirl.alpha 1.0) takes a fractional value on the command line.
 func TestFloatFlags(t *testing.T) {
-	cmd := newRootCmd()
+	cmd := NewRootCmd()
 	run, _, err := cmd.Find([]string{"run"})
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +103,7 @@ func TestFloatFlags(t *testing.T) {
 
 // TestEmbeddedConfigsLoad: every shipped config resolves and validates.
 func TestEmbeddedConfigsLoad(t *testing.T) {
-	entries, err := os.ReadDir("configs")
+	entries, err := os.ReadDir("../configs")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +113,7 @@ func TestEmbeddedConfigsLoad(t *testing.T) {
 			continue
 		}
 		n++
-		if _, err := loadConfig(nil, filepath.Join("configs", e.Name())); err != nil {
+		if _, err := loadConfig(nil, filepath.Join("../configs", e.Name())); err != nil {
 			t.Errorf("%s: %v", e.Name(), err)
 		}
 	}
@@ -141,7 +141,7 @@ func TestCLIBadCheckpoint(t *testing.T) {
 	if err := os.WriteFile(keep, []byte(`{"kept": true}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := newRootCmd()
+	cmd := NewRootCmd()
 	var stderr bytes.Buffer
 	cmd.SetErr(&stderr)
 	cmd.SetOut(&stderr)
