@@ -70,7 +70,7 @@ type Engines struct {
 	// (a CPU engine ignores it).
 	Bench func(plan gpu.PoolPlan) (backend.Backend, error)
 	// Run opens a fresh engine for one train.Run of part (c); it is closed
-	// (when it has a Close method) after the run.
+	// after the run.
 	Run func(cfg train.Config) (backend.Backend, error)
 }
 
@@ -163,7 +163,7 @@ func benchParts(cfg E2EConfig, eng Engines, rep *E2EReport, log io.Writer) error
 	if err != nil {
 		return fmt.Errorf("bench e2e: engine: %w", err)
 	}
-	defer closeEngine(be)
+	defer be.Close()
 	rep.Device, rep.Engine = be.Device(), be.Name()
 	m, err := model.New(be, mc, cfg.Seed)
 	if err != nil {
@@ -260,14 +260,6 @@ func E2EPlan(c E2EConfig) gpu.PoolPlan {
 const kvBlock = 16
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
-
-// closeEngine releases an engine that has a Close method (the GPU engine's
-// pools); the CPU engine has nothing to release.
-func closeEngine(be backend.Backend) {
-	if c, ok := be.(interface{ Close() error }); ok {
-		c.Close()
-	}
-}
 
 // flopsPerToken is 6·N + 12·L·d·T with N the matmul parameters.
 func flopsPerToken(mc model.Config, T int) float64 {

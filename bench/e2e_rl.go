@@ -167,7 +167,7 @@ func runWith(ctx context.Context, open func(train.Config) (backend.Backend, erro
 	if err != nil {
 		return nil, err
 	}
-	defer closeEngine(be)
+	defer be.Close()
 	return train.Run(ctx, be, cfg, opt)
 }
 

@@ -44,6 +44,7 @@ func runStages(cmd *cobra.Command, cfg train.Config, c *common) error {
 	if err != nil {
 		return err
 	}
+	defer be.Close()
 	out := c.out
 	if c.resume != "" {
 		out = c.resume
@@ -76,7 +77,7 @@ func loadRunConfig(dir string) (train.Config, error) {
 	if _, err := os.Stat(p); err != nil {
 		return train.Config{}, fmt.Errorf("--resume %s: no config.yaml there (%v)", dir, err)
 	}
-	return loadConfig(nil, p)
+	return loadConfigFrom(nil, p, true)
 }
 
 // newEngine picks the engine named by the device key.

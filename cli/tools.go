@@ -88,7 +88,9 @@ func newSampleCmd() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		s, err := loadForSampling(be, c, chat, cfg.Task.SystemPrompt)
+		defer be.Close()
+		s, err := train.LoadSampler(be, train.SamplerSource{Checkpoint: c.checkpoint, ModelDir: c.modelDir,
+			ChatTemplate: chat, SystemPrompt: cfg.Task.SystemPrompt, IDsOnly: ids != ""})
 		if err != nil {
 			return err
 		}
@@ -117,23 +119,25 @@ func newSampleCmd() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		res := map[string]any{"ids": out[0].Tokens, "text": s.Tok.Decode(out[0].Tokens), "finished": out[0].Finished}
+		// Without a tokenizer (--ids on a folder with no tokenizer.json)
+		// there is no text: the ids are the output.
+		res := map[string]any{"ids": out[0].Tokens, "finished": out[0].Finished}
+		if s.Tok != nil {
+			res["text"] = s.Tok.Decode(out[0].Tokens)
+		}
 		if c.json {
 			enc := json.NewEncoder(cmd.OutOrStdout())
 			enc.SetEscapeHTML(false)
 			return enc.Encode(res)
 		}
+		if s.Tok == nil {
+			fmt.Fprintln(cmd.OutOrStdout(), out[0].Tokens)
+			return nil
+		}
 		fmt.Fprintln(cmd.OutOrStdout(), res["text"])
 		return nil
 	}
 	return cmd
-}
-
-// loadForSampling loads a model with its tokenizer from --checkpoint (the
-// character vocabulary, or the tokenizer a --model run recorded) or from a
-// Hugging Face folder (--model); see train.LoadSampler.
-func loadForSampling(be backend.Backend, c *common, chatTemplate, systemPrompt string) (*train.Sampler, error) {
-	return train.LoadSampler(be, c.checkpoint, c.modelDir, chatTemplate, systemPrompt)
 }
 
 func newTokenizeCmd() *cobra.Command {

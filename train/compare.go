@@ -146,9 +146,7 @@ func runOne(ctx context.Context, cfg Config, dir, ckpt string, opt CompareOption
 		return nil, false, err
 	}
 	// A GPU engine holds its memory pools until closed.
-	if c, ok := be.(interface{ Close() error }); ok {
-		defer c.Close()
-	}
+	defer be.Close()
 	sum, err := Run(ctx, be, cfg, Options{Out: dir, Checkpoint: ckpt, Log: io.Discard, ConfigYAML: y})
 	return sum, false, err
 }

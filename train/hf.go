@@ -51,7 +51,7 @@ type hfSource struct {
 // sample` generates with it.
 type Sampler struct {
 	Model *model.Model
-	Tok   tokenizer.Tokenizer
+	Tok   tokenizer.Tokenizer // nil: a folder loaded for token ids only
 	EOS   int32
 	// Chat is the chat template of a Hugging Face model; nil for a
 	// character-vocabulary checkpoint (policy template of METHOD.md §3.2).
@@ -69,12 +69,27 @@ func (s *Sampler) Prompt(text string) []int32 {
 	return s.bpe.EncodeWithSpecial(tokenizer.RenderChat(*s.Chat, []tokenizer.Message{{Role: "user", Content: text}}, true))
 }
 
+// SamplerSource says where `train sample` loads its model from.
+type SamplerSource struct {
+	Checkpoint string // a run's final.safetensors
+	ModelDir   string // a Hugging Face model folder
+	// ChatTemplate and SystemPrompt are task.chat_template and
+	// task.system_prompt ("" for the defaults).
+	ChatTemplate, SystemPrompt string
+	// IDsOnly: the prompt is token ids, so a Hugging Face folder without
+	// tokenizer.json is accepted (the Sampler's Tok is then nil).
+	IDsOnly bool
+}
+
 // LoadSampler loads a model for generation from a checkpoint (a run's
-// final.safetensors) or a Hugging Face folder. chatTemplate and
-// systemPrompt are task.chat_template and task.system_prompt ("" for the
-// defaults). A checkpoint of a --model run finds its tokenizer from its
-// metadata, or in modelDir when that is given too.
-func LoadSampler(b backend.Backend, checkpoint, modelDir, chatTemplate, systemPrompt string) (*Sampler, error) {
+// final.safetensors) or a Hugging Face folder. A checkpoint of a --model
+// run finds its tokenizer from its metadata, or in src.ModelDir when that
+// is given too.
+func LoadSampler(b backend.Backend, src SamplerSource) (*Sampler, error) {
+	checkpoint, modelDir, chatTemplate, systemPrompt := src.Checkpoint, src.ModelDir, src.ChatTemplate, src.SystemPrompt
+	if checkpoint == "" && modelDir != "" && src.IDsOnly && !isFile(filepath.Join(modelDir, model.HFTokenizerFile)) {
+		return loadUntokenized(b, modelDir)
+	}
 	switch {
 	case checkpoint != "":
 		m, meta, err := model.LoadCheckpoint(b, checkpoint)
@@ -106,6 +121,29 @@ func LoadSampler(b backend.Backend, checkpoint, modelDir, chatTemplate, systemPr
 		return &Sampler{Model: m, Tok: bpe, EOS: src.EOS, Chat: &tpl, bpe: bpe}, nil
 	}
 	return nil, errors.New("give --checkpoint FILE (a run's final.safetensors) or --model DIR (a Hugging Face model folder)")
+}
+
+// loadUntokenized loads the weights of a Hugging Face folder that has no
+// tokenizer.json, for prompts given as token ids: the EOS is the first of
+// generation_config.json's and config.json's eos_token_id (none: -1, so
+// generation runs to its length).
+func loadUntokenized(b backend.Backend, dir string) (*Sampler, error) {
+	m, info, err := model.LoadHF(b, dir)
+	if err != nil {
+		return nil, err
+	}
+	hints, err := generationEOS(dir)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range info.EOSTokenIDs {
+		hints = append(hints, int32(id))
+	}
+	eos := int32(-1)
+	if len(hints) > 0 {
+		eos = hints[0]
+	}
+	return &Sampler{Model: m, EOS: eos}, nil
 }
 
 // loadHFFolder loads the weights and the tokenizer of a Hugging Face

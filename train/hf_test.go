@@ -244,7 +244,7 @@ func TestHFContextsUseChatTemplate(t *testing.T) {
 func TestHFSampleGreedy(t *testing.T) {
 	f := newHFFixture(t)
 	be := cpu.New(2)
-	s, err := LoadSampler(be, "", f.model, "", "")
+	s, err := LoadSampler(be, SamplerSource{ModelDir: f.model})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -346,14 +346,14 @@ func TestHFErrors(t *testing.T) {
 				}
 			}
 			if tc.opt.ModelDir != "" || tc.opt.Checkpoint != "" {
-				if _, err := LoadSampler(cpu.New(2), tc.opt.Checkpoint, tc.opt.ModelDir, "", ""); err == nil && tc.cfg == nil {
+				if _, err := LoadSampler(cpu.New(2), SamplerSource{Checkpoint: tc.opt.Checkpoint, ModelDir: tc.opt.ModelDir}); err == nil && tc.cfg == nil {
 					t.Error("LoadSampler: no error")
 				}
 			}
 		})
 	}
 	// With --model the moved tokenizer is found again.
-	if _, err := LoadSampler(cpu.New(2), ckpt, moved, "", ""); err != nil {
+	if _, err := LoadSampler(cpu.New(2), SamplerSource{Checkpoint: ckpt, ModelDir: moved}); err != nil {
 		t.Errorf("checkpoint with --model: %v", err)
 	}
 }

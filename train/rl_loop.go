@@ -103,7 +103,11 @@ func (e *env) runRL() error {
 			return err
 		}
 		if sirl != nil {
-			e.state.Extra["replay"] = sirl.snapshot()
+			snap, err := sirl.snapshot()
+			if err != nil {
+				return err
+			}
+			e.state.Extra["replay"] = snap
 		}
 		bar.Set(e.state.Step)
 		if e.cfg.CheckpointEvery > 0 && e.state.Step%e.cfg.CheckpointEvery == 0 {

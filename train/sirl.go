@@ -1,6 +1,7 @@
 package train
 
 import (
+	"encoding"
 	"encoding/base64"
 	"fmt"
 	"math/rand/v2"
@@ -43,16 +44,23 @@ func (e *env) newSIRL() (*sirlState, error) {
 	return s, nil
 }
 
-// snapshot serialises the replay pool for the checkpoint.
-func (s *sirlState) snapshot() string {
+// snapshot serialises the replay pool for the checkpoint ("" without one).
+func (s *sirlState) snapshot() (string, error) {
 	if s == nil || s.pool == nil {
-		return ""
+		return "", nil
 	}
-	b, err := s.pool.MarshalBinary()
+	return encodeReplay(s.pool)
+}
+
+// encodeReplay is the checkpoint form of a replay pool: base64 of its
+// binary form. A pool that cannot be serialised is an error, since a
+// checkpoint without it would not resume exactly.
+func encodeReplay(p encoding.BinaryMarshaler) (string, error) {
+	b, err := p.MarshalBinary()
 	if err != nil {
-		return ""
+		return "", fmt.Errorf("checkpoint: replay pool: %w", err)
 	}
-	return base64.StdEncoding.EncodeToString(b)
+	return base64.StdEncoding.EncodeToString(b), nil
 }
 
 // failure is one failed sample chosen for identification and correction.
