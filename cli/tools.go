@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sirl-dev/sirl/backend"
+	"github.com/sirl-dev/sirl/compare"
 	"github.com/sirl-dev/sirl/rollout"
 	"github.com/sirl-dev/sirl/tokenizer"
 	"github.com/sirl-dev/sirl/train"
@@ -39,7 +40,7 @@ func newCompareCmd() *cobra.Command {
 		if err := os.WriteFile(out+"/config.yaml", yml, 0o644); err != nil {
 			return err
 		}
-		_, err = train.Compare(cmd.Context(), cfg, train.CompareOptions{Out: out, Log: cmd.ErrOrStderr(), NewEngine: newEngine})
+		_, err = compare.Run(cmd.Context(), cfg, compare.Options{Out: out, Log: cmd.ErrOrStderr(), NewEngine: newEngine})
 		if err != nil {
 			return err
 		}

@@ -65,20 +65,20 @@ func (e *env) runRL() error {
 		st.phase["training"] += time.Since(t1).Seconds()
 		e.state.Step++
 		e.state.OptStep = opt.step
-		e.addCumulative("rl.tokens.decoded", float64(st.decoded))
-		e.addCumulative("rl.tokens.prefilled", float64(st.prefill))
+		e.addCumulative(KeyRLDecoded, float64(st.decoded))
+		e.addCumulative(KeyRLPrefilled, float64(st.prefill))
 		if v, ok := row["tokens/trained"].(int); ok {
-			e.addCumulative("rl.tokens.trained", float64(v))
+			e.addCumulative(KeyRLTrained, float64(v))
 		}
-		e.addCumulative("rl.localised", st.counters["sirl/localised"])
-		e.addCumulative("rl.localised_correct", st.counters["sirl/localised_correct"])
-		e.addCumulative("rl.failures_attempted", st.counters["sirl/failures_attempted"])
-		e.addCumulative("rl.failures_corrected", st.counters["sirl/failures_corrected"])
+		e.addCumulative(KeyRLLocalised, st.counters["sirl/localised"])
+		e.addCumulative(KeyRLLocalisedCorrect, st.counters["sirl/localised_correct"])
+		e.addCumulative(KeyRLAttempted, st.counters["sirl/failures_attempted"])
+		e.addCumulative(KeyRLCorrected, st.counters["sirl/failures_corrected"])
 		e.addCumulative("rl.corrections_wrong_steps", st.counters["sirl/corrections_wrong_steps"])
 		dt := time.Since(t0).Seconds()
 		row["tokens/decoded"] = st.decoded
 		row["tokens/prefilled"] = st.prefill
-		row["tokens/decoded_cumulative"] = e.state.Summary["rl.tokens.decoded"]
+		row[MetricDecodedCumulative] = e.state.Summary[KeyRLDecoded]
 		row["tokens_per_second"] = float64(st.decoded) / dt
 		row["step_seconds"] = dt
 		for k, v := range st.phase {
@@ -92,7 +92,7 @@ func (e *env) runRL() error {
 			if err != nil {
 				return err
 			}
-			row["eval/greedy_accuracy"] = r.Greedy
+			row[MetricGreedyAccuracy] = r.Greedy
 			e.logf("rl step %d: reward %.3f held-out greedy accuracy %.3f", e.state.Step, row["reward"], r.Greedy)
 		}
 		if err := e.metrics.Write("rl", e.state.Step, row); err != nil {
@@ -136,7 +136,7 @@ func (e *env) evalPointDue() bool {
 		return false
 	}
 	done, _ := e.state.Summary["rl.eval_points_done"].(float64)
-	v, _ := e.state.Summary["rl.tokens.decoded"].(float64)
+	v, _ := e.state.Summary[KeyRLDecoded].(float64)
 	due := false
 	for int(done) < c.EvalPoints && v >= float64(c.TokenBudget)*(done+1)/float64(c.EvalPoints) {
 		done++
@@ -152,7 +152,7 @@ func (e *env) budgetSpent() bool {
 	if b <= 0 {
 		return false
 	}
-	v, _ := e.state.Summary["rl.tokens.decoded"].(float64)
+	v, _ := e.state.Summary[KeyRLDecoded].(float64)
 	return v >= float64(b)
 }
 

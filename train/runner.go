@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sirl-dev/sirl/backend"
+	"github.com/sirl-dev/sirl/internal/atomicfile"
 	"github.com/sirl-dev/sirl/model"
 	"github.com/sirl-dev/sirl/rollout"
 	"github.com/sirl-dev/sirl/task"
@@ -97,7 +98,7 @@ func Run(ctx context.Context, be backend.Backend, cfg Config, opt Options) (Summ
 	}
 	e.metrics = mw
 	defer mw.Close()
-	e.state.Summary["device"] = be.Device()
+	e.state.Summary[KeyDevice] = be.Device()
 	e.state.Summary["engine"] = be.Name()
 	e.state.Summary["params"] = e.m.Cfg.NumParams()
 	for _, st := range cfg.Stages {
@@ -132,7 +133,7 @@ func Run(ctx context.Context, be backend.Backend, cfg Config, opt Options) (Summ
 	if err := e.exportHF(); err != nil {
 		return nil, err
 	}
-	e.state.Summary["wall_seconds"] = e.state.Elapsed + time.Since(e.start).Seconds()
+	e.state.Summary[KeyWallSeconds] = e.state.Elapsed + time.Since(e.start).Seconds()
 	if err := e.writeSummary(); err != nil {
 		return nil, err
 	}
@@ -312,24 +313,8 @@ func contains(xs []string, s string) bool {
 	return false
 }
 
-// writeFileAtomic writes to a temporary file and renames it into place, so
-// a crash never leaves a half-written file.
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
+// writeFileAtomic writes a run-folder file whole or not at all.
+func writeFileAtomic(path string, data []byte) error { return atomicfile.Write(path, data) }
 
 // zeroMoments clears the AdamW moments a previous stage left in memory: a
 // new stage restarts its optimizer at update 0, whose bias correction

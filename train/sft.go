@@ -152,7 +152,7 @@ func (e *env) sftEval(row map[string]any, repair bool, loss float64) (bool, erro
 	if err != nil {
 		return false, err
 	}
-	row["eval/greedy_accuracy"] = r.Greedy
+	row[MetricGreedyAccuracy] = r.Greedy
 	e.logf("sft step %d: loss %.4f held-out greedy accuracy %.3f", e.state.Step, loss, r.Greedy)
 	rep := -1.0
 	if repair {
@@ -161,7 +161,7 @@ func (e *env) sftEval(row map[string]any, repair bool, loss float64) (bool, erro
 			return false, err
 		}
 		rep = acc
-		row["eval/repair_accuracy"] = acc
+		row[MetricRepairAccuracy] = acc
 		e.logf("sft step %d: repair mode greedy accuracy %.3f", e.state.Step, acc)
 	}
 	return targetsReached(c, r.Greedy, rep), nil
@@ -196,20 +196,20 @@ func (e *env) stageEval(stage string) error {
 	if err != nil {
 		return err
 	}
-	e.state.Summary[stage+".eval.greedy_accuracy"] = r.Greedy
+	e.state.Summary[stage+"."+KeyEvalGreedy] = r.Greedy
 	if stage == "sft" {
-		e.state.Summary["sft.steps_run"] = e.state.Step
+		e.state.Summary[KeySFTStepsRun] = e.state.Step
 	}
 	if stage == "sft" && e.cfg.SFT.RepairPairs > 0 {
 		acc, n, err := e.evaluateRepair(e.splits.HeldOut)
 		if err != nil {
 			return err
 		}
-		e.state.Summary["sft.eval.repair_accuracy"] = acc
+		e.state.Summary[KeySFTRepairAccuracy] = acc
 		e.logf("sft done: repair mode greedy accuracy on injected errors %.3f (n=%d)", acc, n)
 	}
 	// The latest held-out figure; the eval stage overwrites it.
-	e.state.Summary["eval.greedy_accuracy"] = r.Greedy
+	e.state.Summary[KeyEvalGreedy] = r.Greedy
 	e.logf("%s done: held-out greedy accuracy %.3f", stage, r.Greedy)
 	return nil
 }

@@ -1,4 +1,4 @@
-package train
+package compare
 
 import (
 	"encoding/json"
@@ -17,6 +17,9 @@ import (
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
+
+	"github.com/sirl-dev/sirl/internal/atomicfile"
+	"github.com/sirl-dev/sirl/train"
 )
 
 // accAt interpolates a curve's accuracy at a token count.
@@ -92,15 +95,15 @@ func summarise(task, method string, runs []RunResult, budget float64) methodStat
 		a50 = append(a50, accAt(r.Curve, 0.5*budget))
 		a100 = append(a100, accAt(r.Curve, budget))
 		au = append(au, auc(r.Curve, budget))
-		f := func(k string) float64 { v, _ := r.Summary[k].(float64); return v }
-		ms.Decoded += f("rl.tokens.decoded")
-		ms.Prefilled += f("rl.tokens.prefilled")
-		ms.Trained += f("rl.tokens.trained")
-		ms.Wall += f("wall_seconds")
-		loc += f("rl.localised")
-		locOK += f("rl.localised_correct")
-		ms.Attempted += f("rl.failures_attempted")
-		ms.Corrected += f("rl.failures_corrected")
+		f := func(k string) float64 { v, _ := r.Summary.Float(k); return v }
+		ms.Decoded += f(train.KeyRLDecoded)
+		ms.Prefilled += f(train.KeyRLPrefilled)
+		ms.Trained += f(train.KeyRLTrained)
+		ms.Wall += f(train.KeyWallSeconds)
+		loc += f(train.KeyRLLocalised)
+		locOK += f(train.KeyRLLocalisedCorrect)
+		ms.Attempted += f(train.KeyRLAttempted)
+		ms.Corrected += f(train.KeyRLCorrected)
 	}
 	n := math.Max(1, float64(ms.Seeds))
 	ms.Decoded, ms.Prefilled, ms.Trained, ms.Wall = ms.Decoded/n, ms.Prefilled/n, ms.Trained/n, ms.Wall/n
@@ -189,8 +192,8 @@ func stage0Line(tk string, runs []RunResult) string {
 		if r.Task != tk || r.Method != stage0Method {
 			continue
 		}
-		p := fmt.Sprintf("seed %d: %v SFT steps, policy %.3f", r.Seed, r.Summary["sft.steps_run"], r.Summary["sft.eval.greedy_accuracy"])
-		if v, ok := r.Summary["sft.eval.repair_accuracy"].(float64); ok {
+		p := fmt.Sprintf("seed %d: %v SFT steps, policy %.3f", r.Seed, r.Summary[train.KeySFTStepsRun], r.Summary["sft."+train.KeyEvalGreedy])
+		if v, ok := r.Summary[train.KeySFTRepairAccuracy].(float64); ok {
 			p += fmt.Sprintf(", repair %.3f", v)
 		}
 		parts = append(parts, p)
@@ -203,14 +206,14 @@ func stage0Line(tk string, runs []RunResult) string {
 
 func pm(v [2]float64) string { return fmt.Sprintf("%.3f ± %.3f", v[0], v[1]) }
 
-// writeCompare writes compare.md, compare.json and <task>.png.
-func writeCompare(out string, cfg Config, runs []RunResult) error {
+// writeReport writes compare.md, compare.json and <task>.png.
+func writeReport(out string, cfg train.Config, runs []RunResult) error {
 	budget := float64(cfg.RL.TokenBudget)
 	var md strings.Builder
 	js := map[string]any{"token_budget": budget, "seeds": cfg.Compare.Seeds, "device": "", "tasks": map[string]any{}}
 	fmt.Fprintf(&md, "# Comparison at equal sampled tokens\n\nBudget: %.0f sampled (decoded) tokens per run; seeds %v; mean ± 95 %% CI (t) over seeds. Accuracy is held-out greedy accuracy, interpolated at 25/50/100 %% of the budget; AUC is over the budget fraction [0, 1]. Every method starts from the same Stage-0 checkpoint per seed.\n\n", budget, cfg.Compare.Seeds)
 	for _, r := range runs {
-		if d, ok := r.Summary["device"].(string); ok {
+		if d, ok := r.Summary[train.KeyDevice].(string); ok {
 			js["device"] = d
 			fmt.Fprintf(&md, "Device: %s.\n\n", d)
 			break
@@ -250,14 +253,14 @@ func writeCompare(out string, cfg Config, runs []RunResult) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(out, "compare.json"), b); err != nil {
+	if err := atomicfile.Write(filepath.Join(out, "compare.json"), b); err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(out, "compare.md"), []byte(md.String()))
+	return atomicfile.Write(filepath.Join(out, "compare.md"), []byte(md.String()))
 }
 
 // plotTask draws mean held-out accuracy against sampled tokens per method.
-func plotTask(path, tk string, cfg Config, runs []RunResult, budget float64) error {
+func plotTask(path, tk string, cfg train.Config, runs []RunResult, budget float64) error {
 	p := plot.New()
 	p.Title.Text = "held-out greedy accuracy vs sampled tokens: " + tk
 	p.X.Label.Text = "sampled tokens"

@@ -1,0 +1,43 @@
+package train
+
+// Metric names of metrics.jsonl rows, shared by the loops that write them
+// and the readers (package compare): renaming one renames it everywhere.
+const (
+	MetricStage             = "stage"                     // the stage of the row
+	MetricStep              = "step"                      // steps done in that stage
+	MetricGreedyAccuracy    = "eval/greedy_accuracy"      // held-out greedy accuracy (evaluation rows)
+	MetricRepairAccuracy    = "eval/repair_accuracy"      // the repair mode's accuracy on injected errors
+	MetricDecodedCumulative = "tokens/decoded_cumulative" // sampled tokens of the RL stage so far
+)
+
+// Summary keys of summary.json read outside this package.
+const (
+	KeyDevice      = "device"       // the engine's hardware in words
+	KeyWallSeconds = "wall_seconds" // wall time of the run, resumes included
+	KeySFTStepsRun = "sft.steps_run"
+	// KeyEvalGreedy is a stage's held-out greedy accuracy after the stage
+	// prefix: "sft." + KeyEvalGreedy, "rl." + KeyEvalGreedy.
+	KeyEvalGreedy         = "eval.greedy_accuracy"
+	KeySFTRepairAccuracy  = "sft.eval.repair_accuracy"
+	KeyRLDecoded          = "rl.tokens.decoded"
+	KeyRLPrefilled        = "rl.tokens.prefilled"
+	KeyRLTrained          = "rl.tokens.trained"
+	KeyRLLocalised        = "rl.localised"
+	KeyRLLocalisedCorrect = "rl.localised_correct"
+	KeyRLAttempted        = "rl.failures_attempted"
+	KeyRLCorrected        = "rl.failures_corrected"
+)
+
+// Float is the number under key (JSON numbers read back are float64, ints
+// written in this process are int) and whether there is one.
+func (s Summary) Float(key string) (float64, bool) {
+	switch v := s[key].(type) {
+	case float64:
+		return v, true
+	case int:
+		return float64(v), true
+	case int64:
+		return float64(v), true
+	}
+	return 0, false
+}
