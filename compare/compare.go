@@ -40,8 +40,8 @@ const stage0Method = "stage0"
 
 // Options are `train compare`'s settings beyond the config.
 type Options struct {
-	Out       string    // the comparison folder
-	Log       io.Writer // progress
+	Out string    // the comparison folder
+	Log io.Writer // progress
 	// NewEngine opens a fresh engine for one run; Run closes it.
 	NewEngine func(train.Config) (backend.Backend, error)
 }
