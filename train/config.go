@@ -286,7 +286,7 @@ func (c *Config) Validate() error {
 		inRange("sft.repair_ratio", c.SFT.RepairRatio, 0, 1),
 		inRange("sft.target_accuracy", c.SFT.TargetAccuracy, 0, 1),
 		inRange("sft.target_repair_accuracy", c.SFT.TargetRepairAccuracy, 0, 1),
-		oneOf("rl.algo", c.RL.Algo, "grpo", "dapo", "dr_grpo", "gspo", "vineppo", "sirl"),
+		oneOf("rl.algo", c.RL.Algo, algoNames()...),
 		nonNeg("rl.steps", c.RL.Steps),
 		positive("rl.prompts_per_step", c.RL.PromptsPerStep),
 		positive("rl.num_generations", c.RL.NumGenerations),
@@ -392,19 +392,4 @@ func (c *Config) Validate() error {
 		}
 	}
 	return nil
-}
-
-// lossType resolves the RL loss aggregation: an explicit rl.loss_type wins,
-// else each algorithm's own (METHOD.md §2.2).
-func (c *Config) lossType() string {
-	if c.RL.LossType != "" {
-		return c.RL.LossType
-	}
-	switch c.RL.Algo {
-	case "dapo", "vineppo":
-		return "dapo"
-	case "dr_grpo":
-		return "dr_grpo"
-	}
-	return "grpo"
 }

@@ -50,12 +50,6 @@ func (e *env) repairSeq(rng *rand.Rand, p task.Problem) (Seq, bool) {
 // A = 1, no ratio), optionally mixed with the repair cold start.
 func (e *env) runSFT() error {
 	c := e.cfg.SFT
-	pcg, err := e.stageRNG("sft")
-	if err != nil {
-		return err
-	}
-	rng := rand.New(pcg)
-	opt := &optimizer{cfg: c.Optim, total: c.Steps, step: e.state.OptStep}
 	// The repair cold start draws its N_cold problems once, up front.
 	var coldPool []task.Problem
 	if c.RepairPairs > 0 {
@@ -64,13 +58,8 @@ func (e *env) runSFT() error {
 			coldPool = append(coldPool, e.splits.SampleTrain(coldRng))
 		}
 	}
-	e.m.EnsureTrainState() // gradients and AdamW moments (kept if resumed)
-	bar := newProgress(e.log, c.Steps, "sft")
-	bar.Set(e.state.Step)
-	for e.state.Step < c.Steps {
-		if err := e.ctx.Err(); err != nil {
-			return e.interrupted()
-		}
+	var loss float64 // the last step's
+	step := func(rng *rand.Rand, opt *optimizer) (map[string]any, error) {
 		t0 := time.Now()
 		seqs := make([]Seq, 0, c.BatchSize)
 		nRep := 0
@@ -99,46 +88,35 @@ func (e *env) runSFT() error {
 		e.m.ZeroGrads()
 		lo, err := forwardLoss(e.m, seqs, backend.PGNLL, [2]float32{}, 0, true, nil)
 		if err != nil {
-			return fmt.Errorf("sft step %d: %w", e.state.Step+1, err)
+			return nil, fmt.Errorf("sft step %d: %w", e.state.Step+1, err)
 		}
 		gn, lr, err := opt.apply(e.m)
 		e.be.ResetPool(backend.Activations)
 		if err != nil {
-			return e.nonFinite("sft", err)
+			return nil, e.nonFinite("sft", err)
 		}
-		e.state.Step++
-		e.state.OptStep = opt.step
+		loss = lo.loss
 		dt := time.Since(t0).Seconds()
-		row := map[string]any{"loss": lo.loss, "grad_norm": gn, "learning_rate": lr,
-			"num_tokens": ntok, "tokens_per_second": float64(ntok) / dt, "step_seconds": dt}
+		return map[string]any{"loss": lo.loss, "grad_norm": gn, "learning_rate": lr,
+			"num_tokens": ntok, "tokens_per_second": float64(ntok) / dt, "step_seconds": dt}, nil
+	}
+	record := func(row map[string]any) (bool, error) {
 		reached := false
 		if c.EvalEvery > 0 && e.state.Step%c.EvalEvery == 0 && e.state.Step < c.Steps {
-			if reached, err = e.sftEval(row, len(coldPool) > 0, lo.loss); err != nil {
-				return err
+			var err error
+			if reached, err = e.sftEval(row, len(coldPool) > 0, loss); err != nil {
+				return false, err
 			}
 		}
-		e.state.Summary["sft.loss"] = lo.loss
-		if err := e.metrics.Write("sft", e.state.Step, row); err != nil {
-			return err
-		}
-		if err := e.saveRNG(pcg); err != nil {
-			return err
-		}
-		bar.Set(e.state.Step)
-		if e.cfg.CheckpointEvery > 0 && e.state.Step%e.cfg.CheckpointEvery == 0 {
-			if err := e.saveCheckpoint(); err != nil {
-				return err
-			}
-		}
-		if e.hook != nil {
-			e.hook("sft", e.state.Step)
-		}
+		e.state.Summary["sft.loss"] = loss
 		if reached {
 			e.logf("sft step %d: target accuracy reached, Stage 0 ends", e.state.Step)
-			break
 		}
+		return reached, nil
 	}
-	bar.Finish()
+	if _, err := e.runStage(stage{name: "sft", label: "sft", steps: c.Steps, optim: c.Optim, step: step, record: record}); err != nil {
+		return err
+	}
 	return e.stageEval("sft")
 }
 

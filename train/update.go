@@ -18,7 +18,7 @@ func (e *env) update(st *rlStep, opt *optimizer, ref *model.Model, row map[strin
 	// (as TRL does); otherwise a no-grad forward records them first.
 	needOld := c.NumIterations > 1 || c.Minibatches > 1
 	for _, set := range [][]Seq{seqs, st.rep} {
-		if len(set) == 0 || (!needOld && !isGSPO(e.cfg)) {
+		if len(set) == 0 || (!needOld && !st.seqClip) {
 			continue
 		}
 		lp, err := e.chunkedLogp(e.m, set)
@@ -56,7 +56,7 @@ func (e *env) update(st *rlStep, opt *optimizer, ref *model.Model, row map[strin
 				if len(part.seqs) == 0 || part.scale == 0 {
 					continue
 				}
-				lo, err := e.lossPass(part.seqs, eps, part.scale, part.rep, !needOld)
+				lo, err := e.lossPass(part.seqs, eps, part.scale, !part.rep && st.seqClip, !needOld)
 				if err != nil {
 					return err
 				}
@@ -111,13 +111,14 @@ const microBatch = 64
 
 // lossPass runs forward+backward of one loss term over micro-batches,
 // accumulating gradients, and returns the concatenated per-token results.
-func (e *env) lossPass(seqs []Seq, eps [2]float32, scale float32, rep, detachOld bool) (*lossOut, error) {
+// seqClip selects GSPO's sequence-level ratio clip.
+func (e *env) lossPass(seqs []Seq, eps [2]float32, scale float32, seqClip, detachOld bool) (*lossOut, error) {
 	out := &lossOut{}
 	for lo := 0; lo < len(seqs); lo += microBatch {
 		part := seqs[lo:min(lo+microBatch, len(seqs))]
 		// A sequence-level loss averages over its chunk; rescale to the batch.
 		frac := float32(len(part)) / float32(len(seqs))
-		r, err := e.lossChunk(part, eps, scale, frac, rep, detachOld)
+		r, err := e.lossChunk(part, eps, scale, frac, seqClip, detachOld)
 		e.be.ResetPool(backend.Activations)
 		if err != nil {
 			return nil, err
@@ -134,14 +135,14 @@ func (e *env) lossPass(seqs []Seq, eps [2]float32, scale float32, rep, detachOld
 // lossChunk runs forward+backward of one micro-batch, scaling its weights.
 // detachOld selects the μ = 1 path (ratio 1, old = detached logp); frac is
 // the chunk's share of the batch (for GSPO's per-sequence mean).
-func (e *env) lossChunk(seqs []Seq, eps [2]float32, scale, frac float32, rep, detachOld bool) (*lossOut, error) {
+func (e *env) lossChunk(seqs []Seq, eps [2]float32, scale, frac float32, seqClip, detachOld bool) (*lossOut, error) {
 	c := e.cfg.RL
 	scaled := make([]Seq, len(seqs))
 	for i, s := range seqs {
 		s.Weight = scaleVec(s.Weight, scale)
 		scaled[i] = s
 	}
-	if !rep && isGSPO(e.cfg) {
+	if seqClip {
 		epsS := gspoEps(e.cfg)
 		coefFn := func(logp [][]float32) ([][]float32, float64, error) {
 			old := make([][]float32, len(scaled))
@@ -193,10 +194,6 @@ func detachedTokenCoef(seqs []Seq, logp [][]float32, beta float32) ([][]float32,
 		}
 	}
 	return coef, loss
-}
-
-func isGSPO(c Config) bool {
-	return c.RL.Algo == "gspo" || (c.RL.Algo == "sirl" && c.SIRL.Loss == "gated_gspo")
 }
 
 // gspoEps is GSPO's sequence clip range: rl.gspo_epsilon and
