@@ -26,6 +26,13 @@ func (e *env) runRL() error {
 	if err != nil {
 		return err
 	}
+	if e.state.RL == (rlProgress{}) {
+		// A checkpoint from before rlProgress kept these in the summary.
+		e.state.RL.Decoded, _ = e.state.Summary.Float(KeyRLDecoded)
+		done, _ := e.state.Summary.Float("rl.eval_points_done")
+		e.state.RL.EvalPointsDone = int(done)
+		delete(e.state.Summary, "rl.eval_points_done")
+	}
 	if _, ok := e.state.Summary["rl.start.eval.greedy_accuracy"]; !ok {
 		if v, ok := e.state.Summary["sft."+KeyEvalGreedy]; ok {
 			e.state.Summary["rl.start.eval.greedy_accuracy"] = v
@@ -56,6 +63,7 @@ func (e *env) runRL() error {
 		return row, nil
 	}
 	record := func(row map[string]any) (bool, error) {
+		e.state.RL.Decoded += float64(st.decoded)
 		e.addCumulative(KeyRLDecoded, float64(st.decoded))
 		e.addCumulative(KeyRLPrefilled, float64(st.prefill))
 		if v, ok := row["tokens/trained"].(int); ok {
@@ -69,7 +77,7 @@ func (e *env) runRL() error {
 		dt := time.Since(t0).Seconds()
 		row["tokens/decoded"] = st.decoded
 		row["tokens/prefilled"] = st.prefill
-		row[MetricDecodedCumulative] = e.state.Summary[KeyRLDecoded]
+		row[MetricDecodedCumulative] = e.state.RL.Decoded
 		row["tokens_per_second"] = float64(st.decoded) / dt
 		row["step_seconds"] = dt
 		for k, v := range st.phase {
@@ -105,31 +113,25 @@ func (e *env) runRL() error {
 // next of rl.eval_points evenly spaced fractions of rl.token_budget (and
 // marks it done).
 func (e *env) evalPointDue() bool {
-	c := e.cfg.RL
+	c, p := e.cfg.RL, &e.state.RL
 	if c.EvalPoints <= 0 || c.TokenBudget <= 0 {
 		return false
 	}
-	done, _ := e.state.Summary["rl.eval_points_done"].(float64)
-	v, _ := e.state.Summary[KeyRLDecoded].(float64)
 	due := false
-	for int(done) < c.EvalPoints && v >= float64(c.TokenBudget)*(done+1)/float64(c.EvalPoints) {
-		done++
+	for p.EvalPointsDone < c.EvalPoints && p.Decoded >= float64(c.TokenBudget)*float64(p.EvalPointsDone+1)/float64(c.EvalPoints) {
+		p.EvalPointsDone++
 		due = true
 	}
-	e.state.Summary["rl.eval_points_done"] = done
 	return due
 }
 
 // budgetSpent reports whether rl.token_budget sampled tokens are used up.
 func (e *env) budgetSpent() bool {
 	b := e.cfg.RL.TokenBudget
-	if b <= 0 {
-		return false
-	}
-	v, _ := e.state.Summary[KeyRLDecoded].(float64)
-	return v >= float64(b)
+	return b > 0 && e.state.RL.Decoded >= float64(b)
 }
 
+// addCumulative adds v to a running total of the summary.
 func (e *env) addCumulative(key string, v float64) {
 	old, _ := e.state.Summary[key].(float64)
 	e.state.Summary[key] = old + v

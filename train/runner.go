@@ -53,16 +53,24 @@ type env struct {
 	form    textForm // prompts and steps for the run's tokenizer and task
 }
 
-// runState is what a checkpoint carries besides tensors.
+// runState is what a checkpoint carries besides tensors: the typed state
+// that drives the run, and the summary it writes for users.
 type runState struct {
 	Stage   string            `json:"stage"`     // stage in progress
 	Step    int               `json:"step"`      // steps done in that stage
 	Done    []string          `json:"done"`      // stages finished
 	OptStep int               `json:"opt_step"`  // optimizer updates of the stage
 	RNG     []byte            `json:"rng"`       // the stage's PCG state
-	Summary Summary           `json:"summary"`   // figures so far
+	RL      rlProgress        `json:"rl"`        // the RL stage's budget and evaluation points
+	Summary Summary           `json:"summary"`   // figures so far, for summary.json only
 	Extra   map[string]string `json:"extra"`     // stage-specific state (replay pool, ...)
 	Elapsed float64           `json:"elapsed_s"` // wall seconds before this process
+}
+
+// rlProgress is what decides when the RL stage evaluates and stops.
+type rlProgress struct {
+	Decoded        float64 `json:"decoded"`          // sampled tokens so far (rl.token_budget)
+	EvalPointsDone int     `json:"eval_points_done"` // of rl.eval_points
 }
 
 // Run executes the configured stages and writes the run folder.
