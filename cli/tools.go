@@ -12,9 +12,9 @@ import (
 
 	"github.com/sirl-dev/sirl/backend"
 	"github.com/sirl-dev/sirl/compare"
+	"github.com/sirl-dev/sirl/hf"
 	"github.com/sirl-dev/sirl/rollout"
 	"github.com/sirl-dev/sirl/tokenizer"
-	"github.com/sirl-dev/sirl/train"
 )
 
 func newCompareCmd() *cobra.Command {
@@ -90,7 +90,7 @@ func newSampleCmd() *cobra.Command {
 			return err
 		}
 		defer be.Close()
-		s, err := train.LoadSampler(be, train.SamplerSource{Checkpoint: c.checkpoint, ModelDir: c.modelDir,
+		s, err := hf.LoadSampler(be, hf.SamplerSource{Checkpoint: c.checkpoint, ModelDir: c.modelDir,
 			ChatTemplate: chat, SystemPrompt: cfg.Task.SystemPrompt, IDsOnly: ids != ""})
 		if err != nil {
 			return err

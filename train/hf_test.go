@@ -13,6 +13,7 @@ import (
 
 	"github.com/sirl-dev/sirl/backend"
 	"github.com/sirl-dev/sirl/backend/cpu"
+	"github.com/sirl-dev/sirl/hf"
 	"github.com/sirl-dev/sirl/model"
 	"github.com/sirl-dev/sirl/rollout"
 	"github.com/sirl-dev/sirl/task"
@@ -244,7 +245,7 @@ func TestHFContextsUseChatTemplate(t *testing.T) {
 func TestHFSampleGreedy(t *testing.T) {
 	f := newHFFixture(t)
 	be := cpu.New(2)
-	s, err := LoadSampler(be, SamplerSource{ModelDir: f.model})
+	s, err := hf.LoadSampler(be, hf.SamplerSource{ModelDir: f.model})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -346,14 +347,14 @@ func TestHFErrors(t *testing.T) {
 				}
 			}
 			if tc.opt.ModelDir != "" || tc.opt.Checkpoint != "" {
-				if _, err := LoadSampler(cpu.New(2), SamplerSource{Checkpoint: tc.opt.Checkpoint, ModelDir: tc.opt.ModelDir}); err == nil && tc.cfg == nil {
+				if _, err := hf.LoadSampler(cpu.New(2), hf.SamplerSource{Checkpoint: tc.opt.Checkpoint, ModelDir: tc.opt.ModelDir}); err == nil && tc.cfg == nil {
 					t.Error("LoadSampler: no error")
 				}
 			}
 		})
 	}
 	// With --model the moved tokenizer is found again.
-	if _, err := LoadSampler(cpu.New(2), SamplerSource{Checkpoint: ckpt, ModelDir: moved}); err != nil {
+	if _, err := hf.LoadSampler(cpu.New(2), hf.SamplerSource{Checkpoint: ckpt, ModelDir: moved}); err != nil {
 		t.Errorf("checkpoint with --model: %v", err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sirl-dev/sirl/backend"
+	"github.com/sirl-dev/sirl/hf"
 	"github.com/sirl-dev/sirl/internal/atomicfile"
 	"github.com/sirl-dev/sirl/model"
 	"github.com/sirl-dev/sirl/rollout"
@@ -235,12 +236,12 @@ func (e *env) setupModel(ckpt, modelDir string, resume bool) error {
 				e.state.Extra = map[string]string{}
 			}
 		}
-		src, err := checkpointSource(ckpt, meta)
+		src, err := hf.CheckpointSource(ckpt, meta)
 		if err != nil {
 			return err
 		}
 		if src != nil || modelDir != "" {
-			bpe, tpl, src, err := checkpointTokenizer(ckpt, src, modelDir, e.m.Cfg.Vocab, tc.ChatTemplate, tc.SystemPrompt)
+			bpe, tpl, src, err := hf.CheckpointTokenizer(ckpt, src, modelDir, e.m.Cfg.Vocab, tc.ChatTemplate, tc.SystemPrompt)
 			if err != nil {
 				return err
 			}
@@ -251,7 +252,7 @@ func (e *env) setupModel(ckpt, modelDir string, resume bool) error {
 			return fmt.Errorf("checkpoint %s: vocabulary %d does not match the task tokenizer's %d", ckpt, e.m.Cfg.Vocab, e.tok.VocabSize())
 		}
 	case modelDir != "":
-		m, bpe, tpl, src, err := loadHFFolder(e.be, modelDir, tc.ChatTemplate, tc.SystemPrompt)
+		m, bpe, tpl, src, err := hf.LoadFolder(e.be, modelDir, tc.ChatTemplate, tc.SystemPrompt)
 		if err != nil {
 			return err
 		}

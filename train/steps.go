@@ -3,6 +3,7 @@ package train
 import (
 	"strings"
 
+	"github.com/sirl-dev/sirl/hf"
 	"github.com/sirl-dev/sirl/task"
 	"github.com/sirl-dev/sirl/tokenizer"
 )
@@ -179,7 +180,7 @@ type textForm struct {
 	steps stepSplitter
 	// hf records the source folder of a --model run (checkpoint metadata
 	// and the <out>/hf export); nil otherwise.
-	hf *hfSource
+	hf *hf.Source
 }
 
 // policyContext is the policy-mode conditioning of a prompt: <bos> prompt
