@@ -40,7 +40,7 @@ func (e *env) runRL() error {
 	}
 	var st *rlStep
 	var t0 time.Time
-	step := func(rng *rand.Rand, opt *optimizer) (map[string]any, error) {
+	step := func(rng *rand.Rand, opt *Optimizer) (map[string]any, error) {
 		t0 = time.Now()
 		st = &rlStep{counters: map[string]float64{}, phase: map[string]float64{}, seqClip: alg.seqClip()}
 		if err := e.buildStep(rng, st, alg); err != nil {

@@ -59,7 +59,7 @@ func TestAdvantageSign(t *testing.T) {
 			}
 			st := &rlStep{seqs: seqs, counters: map[string]float64{}, phase: map[string]float64{}}
 			var ref *model.Model
-			opt := &optimizer{cfg: c.RL.Optim, total: 1}
+			opt := &Optimizer{cfg: c.RL.Optim, total: 1}
 			if err := e.update(st, opt, ref, map[string]any{}); err != nil {
 				t.Fatal(err)
 			}

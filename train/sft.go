@@ -1,11 +1,13 @@
 package train
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"time"
 
 	"github.com/sirl-dev/sirl/backend"
+	"github.com/sirl-dev/sirl/model"
 	"github.com/sirl-dev/sirl/task"
 )
 
@@ -59,7 +61,7 @@ func (e *env) runSFT() error {
 		}
 	}
 	var loss float64 // the last step's
-	step := func(rng *rand.Rand, opt *optimizer) (map[string]any, error) {
+	step := func(rng *rand.Rand, opt *Optimizer) (map[string]any, error) {
 		t0 := time.Now()
 		seqs := make([]Seq, 0, c.BatchSize)
 		nRep := 0
@@ -74,31 +76,18 @@ func (e *env) runSFT() error {
 				seqs = append(seqs, s)
 			}
 		}
-		ntok := 0
-		for _, s := range seqs {
-			ntok += len(s.Response)
+		f, err := SFTStep(e.m, seqs, opt)
+		var nf nonFiniteError
+		if errors.As(err, &nf) {
+			return nil, e.nonFinite("sft", nf.err)
 		}
-		for i := range seqs {
-			w := make([]float32, len(seqs[i].Response))
-			for j := range w {
-				w[j] = 1 / float32(ntok)
-			}
-			seqs[i].Weight = w
-		}
-		e.m.ZeroGrads()
-		lo, err := forwardLoss(e.m, seqs, backend.PGNLL, [2]float32{}, 0, true, nil)
 		if err != nil {
 			return nil, fmt.Errorf("sft step %d: %w", e.state.Step+1, err)
 		}
-		gn, lr, err := opt.apply(e.m)
-		e.be.ResetPool(backend.Activations)
-		if err != nil {
-			return nil, e.nonFinite("sft", err)
-		}
-		loss = lo.loss
+		loss = f.Loss
 		dt := time.Since(t0).Seconds()
-		return map[string]any{"loss": lo.loss, "grad_norm": gn, "learning_rate": lr,
-			"num_tokens": ntok, "tokens_per_second": float64(ntok) / dt, "step_seconds": dt}, nil
+		return map[string]any{"loss": f.Loss, "grad_norm": f.GradNorm, "learning_rate": f.LR,
+			"num_tokens": f.Tokens, "tokens_per_second": float64(f.Tokens) / dt, "step_seconds": dt}, nil
 	}
 	record := func(row map[string]any) (bool, error) {
 		reached := false
@@ -118,6 +107,55 @@ func (e *env) runSFT() error {
 		return err
 	}
 	return e.stageEval("sft")
+}
+
+// StepFigures are what one training step reports.
+type StepFigures struct {
+	Loss     float64 // the step's loss (SFT: mean NLL per response token)
+	GradNorm float64 // before clipping
+	LR       float64 // the learning rate used
+	Tokens   int     // response tokens trained
+	// HiddenDType is the dtype of the model's final hidden state.
+	HiddenDType backend.DType
+}
+
+// nonFiniteError is an optimizer failure (a NaN/Inf gradient), told apart
+// from a failure of the forward/backward pass.
+type nonFiniteError struct{ err error }
+
+func (e nonFiniteError) Error() string { return e.err.Error() }
+func (e nonFiniteError) Unwrap() error { return e.err }
+
+// SFTStep is one supervised step exactly as the SFT stage takes it: every
+// response token weighted 1/(tokens in the batch), the gradients zeroed,
+// forward, the fused NLL loss and backward over seqs as one batch, the
+// optimizer update, and the activations pool reset. `train bench e2e`
+// times this function.
+func SFTStep(m *model.Model, seqs []Seq, opt *Optimizer) (StepFigures, error) {
+	var f StepFigures
+	for _, s := range seqs {
+		f.Tokens += len(s.Response)
+	}
+	for i := range seqs {
+		w := make([]float32, len(seqs[i].Response))
+		for j := range w {
+			w[j] = 1 / float32(f.Tokens)
+		}
+		seqs[i].Weight = w
+	}
+	m.ZeroGrads()
+	lo, err := forwardLoss(m, seqs, backend.PGNLL, [2]float32{}, 0, true, nil)
+	if err != nil {
+		m.B.ResetPool(backend.Activations)
+		return f, err
+	}
+	f.Loss, f.HiddenDType = lo.loss, lo.hidden
+	f.GradNorm, f.LR, err = opt.Apply(m)
+	m.B.ResetPool(backend.Activations)
+	if err != nil {
+		return f, nonFiniteError{err}
+	}
+	return f, nil
 }
 
 // sftEval is Stage 0's periodic evaluation: held-out greedy accuracy, and

@@ -13,7 +13,7 @@ type stage struct {
 	more func() bool
 	// step runs one step up to and including the optimizer update and
 	// returns its metrics row.
-	step func(rng *rand.Rand, opt *optimizer) (map[string]any, error)
+	step func(rng *rand.Rand, opt *Optimizer) (map[string]any, error)
 	// record completes the row once the step is counted (evaluations,
 	// cumulative counters) and reports whether the stage ends early.
 	record func(row map[string]any) (stop bool, err error)
@@ -34,7 +34,7 @@ func (e *env) runStage(s stage) (map[string]any, error) {
 		return nil, err
 	}
 	rng := rand.New(pcg)
-	opt := &optimizer{cfg: s.optim, total: s.steps, step: e.state.OptStep}
+	opt := &Optimizer{cfg: s.optim, total: s.steps, step: e.state.OptStep}
 	e.m.EnsureTrainState() // gradients and AdamW moments (kept if resumed)
 	bar := newProgress(e.log, s.steps, s.label)
 	bar.Set(e.state.Step)

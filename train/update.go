@@ -10,7 +10,7 @@ import (
 
 // update runs μ epochs over minibatches of the step's sequences: the policy
 // loss on st.seqs plus λ_rep times the repair loss on st.rep (SIRL).
-func (e *env) update(st *rlStep, opt *optimizer, ref *model.Model, row map[string]any) error {
+func (e *env) update(st *rlStep, opt *Optimizer, ref *model.Model, row map[string]any) error {
 	c := e.cfg.RL
 	seqs := st.seqs
 	// π_old: with one epoch and one minibatch π_old = θ, so the op's
@@ -84,7 +84,7 @@ func (e *env) update(st *rlStep, opt *optimizer, ref *model.Model, row map[strin
 					}
 				}
 			}
-			g, l, err := opt.apply(e.m)
+			g, l, err := opt.Apply(e.m)
 			e.be.ResetPool(backend.Activations)
 			if err != nil {
 				return e.nonFinite("rl", err)
