@@ -93,7 +93,7 @@ func addConfigFlags(fs *pflag.FlagSet) error {
 		if fs.Lookup(k) != nil {
 			continue
 		}
-		usage := "config key " + k
+		usage := usageOf(k)
 		switch v := keys[k].(type) {
 		case bool:
 			fs.Bool(k, v, usage)
