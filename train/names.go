@@ -8,6 +8,9 @@ const (
 	MetricGreedyAccuracy    = "eval/greedy_accuracy"      // held-out greedy accuracy (evaluation rows)
 	MetricRepairAccuracy    = "eval/repair_accuracy"      // the repair mode's accuracy on injected errors
 	MetricDecodedCumulative = "tokens/decoded_cumulative" // sampled tokens of the RL stage so far
+	MetricReward            = "reward"                    // mean reward of the step's rollouts (RL)
+	MetricLoss              = "loss"                      // SFT loss (mean NLL per token)
+	MetricPolicyLoss        = "policy_loss"               // RL policy loss
 )
 
 // Summary keys of summary.json read outside this package.

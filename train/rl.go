@@ -153,7 +153,7 @@ func rlMetrics(gs []group, row map[string]any) {
 		}
 	}
 	mean, std := meanStd(rs)
-	row["reward"] = mean
+	row[MetricReward] = mean
 	row["reward_std"] = std
 	row["frac_reward_zero_std"] = float64(zeroStd) / float64(max(1, len(gs)))
 	row["groups/all_fail"] = float64(allZero) / float64(max(1, len(gs)))

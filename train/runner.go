@@ -142,6 +142,9 @@ func Run(ctx context.Context, be backend.Backend, cfg Config, opt Options) (Summ
 	if err := e.exportHF(); err != nil {
 		return nil, err
 	}
+	if err := writeCurves(filepath.Join(opt.Out, "metrics.jsonl"), filepath.Join(opt.Out, curvesName)); err != nil {
+		return nil, fmt.Errorf("run folder %s: %s: %w", opt.Out, curvesName, err)
+	}
 	e.state.Summary[KeyWallSeconds] = e.state.Elapsed + time.Since(e.start).Seconds()
 	if err := e.writeSummary(); err != nil {
 		return nil, err

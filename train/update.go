@@ -93,7 +93,7 @@ func (e *env) update(st *rlStep, opt *Optimizer, ref *model.Model, row map[strin
 		}
 	}
 	steps := float64(c.NumIterations * c.Minibatches)
-	row["policy_loss"] = sumLoss / steps
+	row[MetricPolicyLoss] = sumLoss / steps
 	row["entropy"] = sumEnt / math.Max(1, nEnt)
 	row["clip_ratio/low_mean"] = clipLo / math.Max(1, nTok)
 	row["clip_ratio/high_mean"] = clipHi / math.Max(1, nTok)
