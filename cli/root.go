@@ -1,5 +1,5 @@
 // Package cli holds the `train` command: its subcommands, flags and config
-// loading, and the choice of engine (the only library code that imports gpu).
+// loading, and the choice of engine (the one package that opens engines).
 //
 // `train` with no subcommand is `train run` on the embedded
 // configs/quickstart.yaml.
