@@ -11,11 +11,20 @@ const (
 	MetricReward            = "reward"                    // mean reward of the step's rollouts (RL)
 	MetricLoss              = "loss"                      // SFT loss (mean NLL per token)
 	MetricPolicyLoss        = "policy_loss"               // RL policy loss
+	MetricStepSeconds       = "step_seconds"              // wall time of the step
+	MetricGroupsMixed       = "groups/mixed"              // share of groups with mixed rewards (RL)
+	MetricDecoded           = "tokens/decoded"            // tokens sampled this step (RL)
+	MetricTrained           = "tokens/trained"            // response tokens with a gradient this step (RL)
+	MetricLocalised         = "sirl/localised"            // failures whose first wrong step SIRL localised
+	// MetricTimePrefix starts the names of a step's phase times (RL):
+	// time/generation, time/scoring, time/identify_correct, time/training.
+	MetricTimePrefix = "time/"
 )
 
 // Summary keys of summary.json read outside this package.
 const (
 	KeyDevice      = "device"       // the engine's hardware in words
+	KeyEngine      = "engine"       // cpu or cuda
 	KeyWallSeconds = "wall_seconds" // wall time of the run, resumes included
 	KeySFTStepsRun = "sft.steps_run"
 	// KeyEvalGreedy is a stage's held-out greedy accuracy after the stage

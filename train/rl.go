@@ -158,7 +158,7 @@ func rlMetrics(gs []group, row map[string]any) {
 	row["frac_reward_zero_std"] = float64(zeroStd) / float64(max(1, len(gs)))
 	row["groups/all_fail"] = float64(allZero) / float64(max(1, len(gs)))
 	row["groups/all_pass"] = float64(allOne) / float64(max(1, len(gs)))
-	row["groups/mixed"] = float64(len(gs)-zeroStd) / float64(max(1, len(gs)))
+	row[MetricGroupsMixed] = float64(len(gs)-zeroStd) / float64(max(1, len(gs)))
 	row["completions/mean_length"] = lens / float64(max(1, n))
 	row["completions/max_length"] = maxLen
 	row["completions/clipped_ratio"] = float64(clipped) / float64(max(1, n))

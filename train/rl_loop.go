@@ -66,22 +66,22 @@ func (e *env) runRL() error {
 		e.state.RL.Decoded += float64(st.decoded)
 		e.addCumulative(KeyRLDecoded, float64(st.decoded))
 		e.addCumulative(KeyRLPrefilled, float64(st.prefill))
-		if v, ok := row["tokens/trained"].(int); ok {
+		if v, ok := row[MetricTrained].(int); ok {
 			e.addCumulative(KeyRLTrained, float64(v))
 		}
-		e.addCumulative(KeyRLLocalised, st.counters["sirl/localised"])
+		e.addCumulative(KeyRLLocalised, st.counters[MetricLocalised])
 		e.addCumulative(KeyRLLocalisedCorrect, st.counters["sirl/localised_correct"])
 		e.addCumulative(KeyRLAttempted, st.counters["sirl/failures_attempted"])
 		e.addCumulative(KeyRLCorrected, st.counters["sirl/failures_corrected"])
 		e.addCumulative("rl.corrections_wrong_steps", st.counters["sirl/corrections_wrong_steps"])
 		dt := time.Since(t0).Seconds()
-		row["tokens/decoded"] = st.decoded
+		row[MetricDecoded] = st.decoded
 		row["tokens/prefilled"] = st.prefill
 		row[MetricDecodedCumulative] = e.state.RL.Decoded
 		row["tokens_per_second"] = float64(st.decoded) / dt
-		row["step_seconds"] = dt
+		row[MetricStepSeconds] = dt
 		for k, v := range st.phase {
-			row["time/"+k] = v
+			row[MetricTimePrefix+k] = v
 		}
 		for k, v := range st.counters {
 			row[k] = v

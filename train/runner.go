@@ -108,7 +108,7 @@ func Run(ctx context.Context, be backend.Backend, cfg Config, opt Options) (Summ
 	e.metrics = mw
 	defer mw.Close()
 	e.state.Summary[KeyDevice] = be.Device()
-	e.state.Summary["engine"] = be.Name()
+	e.state.Summary[KeyEngine] = be.Name()
 	e.state.Summary["params"] = e.m.Cfg.NumParams()
 	for _, st := range cfg.Stages {
 		if contains(e.state.Done, st) {

@@ -87,7 +87,7 @@ func (e *env) runSFT() error {
 		loss = f.Loss
 		dt := time.Since(t0).Seconds()
 		return map[string]any{MetricLoss: f.Loss, "grad_norm": f.GradNorm, "learning_rate": f.LR,
-			"num_tokens": f.Tokens, "tokens_per_second": float64(f.Tokens) / dt, "step_seconds": dt}, nil
+			"num_tokens": f.Tokens, "tokens_per_second": float64(f.Tokens) / dt, MetricStepSeconds: dt}, nil
 	}
 	record := func(row map[string]any) (bool, error) {
 		reached := false

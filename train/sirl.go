@@ -294,7 +294,7 @@ func (e *env) localise(f *failure, gate []float32, st *rlStep) {
 		// Gated only at the insertion point past the end: the last step.
 		first = stepOf(len(f.y))
 	}
-	st.add("sirl/localised", 1)
+	st.add(MetricLocalised, 1)
 	if first == oracle {
 		st.add("sirl/localised_correct", 1)
 	}

@@ -101,7 +101,7 @@ func (e *env) update(st *rlStep, opt *Optimizer, ref *model.Model, row map[strin
 	row["kl"] = kl / math.Max(1, nTok)
 	row["grad_norm"] = gnorm
 	row["learning_rate"] = lr
-	row["tokens/trained"] = trained
+	row[MetricTrained] = trained
 	return nil
 }
 
