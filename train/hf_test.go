@@ -201,10 +201,7 @@ func TestHFMathRun(t *testing.T) {
 func TestHFContextsUseChatTemplate(t *testing.T) {
 	f := newHFFixture(t)
 	e := &env{ctx: context.Background(), cfg: mathConfig(f), be: cpu.New(2), state: &runState{Summary: Summary{}, Extra: map[string]string{}}}
-	if err := e.setupTask(); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.setupModel("", f.model, false); err != nil {
+	if err := e.setup("", f.model, false); err != nil {
 		t.Fatal(err)
 	}
 	if e.eos != tinyImEnd || e.form.chat.Name != "chatml" {

@@ -13,10 +13,7 @@ import (
 func tinyEnv(t *testing.T, c Config) *env {
 	t.Helper()
 	e := &env{ctx: context.Background(), cfg: c, be: cpu.New(2), state: &runState{Summary: Summary{}, Extra: map[string]string{}}}
-	if err := e.setupTask(); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.setupModel("", "", false); err != nil {
+	if err := e.setup("", "", false); err != nil {
 		t.Fatal(err)
 	}
 	return e

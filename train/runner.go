@@ -84,7 +84,7 @@ func Run(ctx context.Context, be backend.Backend, cfg Config, opt Options) (Summ
 	}
 	e := &env{ctx: ctx, cfg: cfg, be: be, out: opt.Out, log: opt.Log, start: time.Now(), hook: opt.stepHook,
 		state: &runState{Summary: Summary{}, Extra: map[string]string{}}}
-	if err := e.setupTask(); err != nil {
+	if err := e.checkTask(); err != nil {
 		return nil, err
 	}
 	ckpt := opt.Checkpoint
@@ -98,7 +98,7 @@ func Run(ctx context.Context, be backend.Backend, cfg Config, opt Options) (Summ
 			return nil, err
 		}
 	}
-	if err := e.setupModel(ckpt, opt.ModelDir, opt.Resume); err != nil {
+	if err := e.setup(ckpt, opt.ModelDir, opt.Resume); err != nil {
 		return nil, err
 	}
 	mw, err := openMetrics(filepath.Join(opt.Out, "metrics.jsonl"), e.state, opt.Resume)
@@ -152,30 +152,41 @@ func Run(ctx context.Context, be backend.Backend, cfg Config, opt Options) (Summ
 	return e.state.Summary, nil
 }
 
+// setup opens what a run needs in dependency order: the model with its
+// tokenizer (a checkpoint's or folder's, else the character vocabulary),
+// then the task, rendered for that tokenizer, then the rollout engine.
+func (e *env) setup(ckpt, modelDir string, resume bool) error {
+	if err := e.setupModel(ckpt, modelDir, resume); err != nil {
+		return err
+	}
+	if err := e.setupTask(); err != nil {
+		return err
+	}
+	return e.setupGen()
+}
+
+// checkTask rejects task settings that cannot run, before anything loads.
+func (e *env) checkTask() error {
+	if e.cfg.Task.Name == "math" && e.cfg.SFT.RepairPairs > 0 && contains(e.cfg.Stages, "sft") {
+		return fmt.Errorf("config key sft.repair_pairs: task math has no error injector for the repair cold start; set it to 0")
+	}
+	return nil
+}
+
+// setupTask builds the task and its splits for the run's tokenizer (set by
+// setupModel): math prompts are rendered once, at load, with the model's
+// chat template.
 func (e *env) setupTask() error {
 	tc := e.cfg.Task
 	opts := task.Options{Mod: tc.Mod, Train: tc.TrainFile, Test: tc.TestFile, Hard: tc.HardFile,
 		PromptKey: tc.PromptKey, AnswerKey: tc.AnswerKey, PromptSuffix: tc.PromptSuffix, MaxRows: tc.MaxRows}
 	if tc.Name == "math" {
-		if e.cfg.SFT.RepairPairs > 0 && contains(e.cfg.Stages, "sft") {
-			return fmt.Errorf("config key sft.repair_pairs: task math has no error injector for the repair cold start; set it to 0")
-		}
-		// Math prompts are rendered once, at load, with the chat template:
-		// the model's (setupModel loads it again if it differs), else the
-		// configured one.
-		tpl := e.form.chat
 		if e.form.bpe == nil {
-			var err error
-			if tpl, err = tokenizer.ChatTemplateByName(tc.ChatTemplate); err != nil {
-				return fmt.Errorf("config key task.chat_template: %w", err)
-			}
-			if tc.SystemPrompt != "" {
-				tpl.DefaultSystem = tc.SystemPrompt
-			}
+			return fmt.Errorf("task math needs a Hugging Face model and its tokenizer: pass --model DIR (or --checkpoint of a --model run); the character vocabulary cannot encode real data")
 		}
+		tpl := e.form.chat
 		opts.Template = &tpl
 		e.form.rendered = true
-		e.form.taskChat = tpl.Name + "\x00" + tpl.DefaultSystem
 	}
 	t, err := task.New(tc.Name, opts)
 	if err != nil {
@@ -185,15 +196,7 @@ func (e *env) setupTask() error {
 	e.form.steps = stepsFor(t)
 	e.splits, err = task.NewSplits(t, task.SplitConfig{Seed: e.cfg.Seed, TrainMin: tc.TrainMin, TrainMax: tc.TrainMax,
 		HeldOut: tc.HeldOut, Hard: tc.Hard, HardMin: tc.HardMin, HardMax: tc.HardMax})
-	if err != nil {
-		return err
-	}
-	if e.form.bpe == nil {
-		ch := tokenizer.NewChar()
-		e.tok = ch
-		e.eos, _ = ch.Special(tokenizer.EOS)
-	}
-	return nil
+	return err
 }
 
 // modelConfig resolves the preset and its overrides.
@@ -221,9 +224,15 @@ func (e *env) modelConfig() (model.Config, error) {
 	return c, nil
 }
 
+// setupModel loads or builds the model and sets the run's tokenizer: the
+// one a checkpoint records or a Hugging Face folder holds, else the
+// character vocabulary.
 func (e *env) setupModel(ckpt, modelDir string, resume bool) error {
 	var err error
 	tc := e.cfg.Task
+	ch := tokenizer.NewChar()
+	e.tok = ch
+	e.eos, _ = ch.Special(tokenizer.EOS)
 	switch {
 	case ckpt != "":
 		var meta map[string]string
@@ -272,18 +281,14 @@ func (e *env) setupModel(ckpt, modelDir string, resume bool) error {
 			return err
 		}
 	}
-	if e.form.rendered {
-		if e.form.bpe == nil {
-			return fmt.Errorf("task math needs a Hugging Face model and its tokenizer: pass --model DIR (or --checkpoint of a --model run); the character vocabulary cannot encode real data")
-		}
-		if e.form.taskChat != e.form.chat.Name+"\x00"+e.form.chat.DefaultSystem {
-			if err := e.setupTask(); err != nil { // render the prompts with the model's template
-				return err
-			}
-		}
-	}
+	return nil
+}
+
+// setupGen opens the rollout engine over the model's paged KV cache.
+func (e *env) setupGen() error {
 	blockSize := 16
 	blocks := KVCacheTokens / blockSize
+	var err error
 	e.gen, err = rollout.New(e.m, rollout.Config{BlockSize: blockSize, NumBlocks: blocks, MaxBatch: 512, EOS: e.eos})
 	return err
 }

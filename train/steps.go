@@ -172,10 +172,9 @@ type textForm struct {
 	bpe *tokenizer.BPE
 	// chat renders prompts for bpe.
 	chat tokenizer.ChatTemplate
-	// rendered: the task's prompts already went through a chat template
-	// (math); taskChat names it (template name, NUL, system prompt).
+	// rendered: the task's prompts already went through the chat
+	// template (math).
 	rendered bool
-	taskChat string
 	// steps finds the steps of a response.
 	steps stepSplitter
 	// hf records the source folder of a --model run (checkpoint metadata
