@@ -1,6 +1,7 @@
-// Package train holds the training stages: SFT, RL (baselines and SIRL) and
-// evaluation, with the optimizer, metrics and checkpoint/resume. It speaks
-// only backend.Backend, so the same code runs on either engine.
+// Package train holds Run and its stages: SFT and RL through one stage loop,
+// the RL algorithms behind one interface (group baselines, VinePPO, SIRL),
+// evaluation, the optimizer, metrics and checkpoint/resume. It speaks only
+// backend.Backend, so the same code runs on either engine.
 package train
 
 import (
