@@ -25,8 +25,9 @@ type curve struct {
 
 // writeCurves draws the run's loss, reward and held-out greedy accuracy
 // against the run's step (SFT steps, then RL steps) from metricsPath into
-// path: three panels, one above the other.
-func writeCurves(metricsPath, path string) error {
+// path: three panels, one above the other. The accuracy at each stage's end
+// comes from the summary.
+func writeCurves(metricsPath, path string, sum Summary) error {
 	f, err := os.Open(metricsPath)
 	if err != nil {
 		return err
@@ -57,6 +58,12 @@ func writeCurves(metricsPath, path string) error {
 	}
 	if err := sc.Err(); err != nil {
 		return fmt.Errorf("%s: %w", metricsPath, err)
+	}
+	for _, stage := range []string{"sft", "rl"} {
+		if v, ok := sum.Float(stage + "." + KeyEvalGreedy); ok && lastStep[stage] > 0 {
+			k := stage + "\x00" + MetricGreedyAccuracy
+			pts[k] = append(pts[k], plotter.XY{X: lastStep[stage] + offset[stage], Y: v})
+		}
 	}
 	blue, orange, green := color.RGBA{31, 119, 180, 255}, color.RGBA{255, 127, 14, 255}, color.RGBA{44, 160, 44, 255}
 	panels := []struct {

@@ -28,7 +28,7 @@ func TestRunWritesCurves(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("{\"stage\": \"sft\"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := writeCurves(bad, filepath.Join(dir, "x.png")); err == nil {
+	if err := writeCurves(bad, filepath.Join(dir, "x.png"), Summary{}); err == nil {
 		t.Error("no error for a bad metrics line")
 	}
 }

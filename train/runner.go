@@ -142,7 +142,7 @@ func Run(ctx context.Context, be backend.Backend, cfg Config, opt Options) (Summ
 	if err := e.exportHF(); err != nil {
 		return nil, err
 	}
-	if err := writeCurves(filepath.Join(opt.Out, "metrics.jsonl"), filepath.Join(opt.Out, curvesName)); err != nil {
+	if err := writeCurves(filepath.Join(opt.Out, "metrics.jsonl"), filepath.Join(opt.Out, curvesName), e.state.Summary); err != nil {
 		return nil, fmt.Errorf("run folder %s: %s: %w", opt.Out, curvesName, err)
 	}
 	e.state.Summary[KeyWallSeconds] = e.state.Elapsed + time.Since(e.start).Seconds()
