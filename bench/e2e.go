@@ -203,8 +203,8 @@ func (c E2EConfig) validate() error {
 			return fmt.Errorf("bench e2e: unknown part %q (train, generate, rl)", p)
 		}
 	}
-	if c.has("train") && (c.Batch < 1 || c.Seq < 1 || c.Steps < 1 || c.Warmup < 0) {
-		return fmt.Errorf("bench e2e: batch %d, seq %d, steps %d must be positive (warm-up %d ≥ 0)", c.Batch, c.Seq, c.Steps, c.Warmup)
+	if c.has("train") && (c.Batch < 1 || c.Seq < 2 || c.Steps < 1 || c.Warmup < 0) {
+		return fmt.Errorf("bench e2e: batch %d and steps %d must be positive, seq %d at least 2 (one context token, the rest scored), warm-up %d ≥ 0", c.Batch, c.Steps, c.Seq, c.Warmup)
 	}
 	if c.has("generate") && (c.Prompts < 1 || c.PromptLen < 1 || c.NewTokens < 1) {
 		return fmt.Errorf("bench e2e: prompts %d, prompt length %d, new tokens %d must be positive", c.Prompts, c.PromptLen, c.NewTokens)
@@ -277,9 +277,6 @@ func flopsPerToken(mc model.Config, T int) float64 {
 func trainStep(m *model.Model, cfg E2EConfig, rng *rand.Rand) (*TrainFigures, error) {
 	be, mc := m.B, m.Cfg
 	B, T := cfg.Batch, cfg.Seq
-	if T < 2 {
-		return nil, fmt.Errorf("seq %d: a training sequence needs at least 2 tokens", T)
-	}
 	rows := make([][]int32, B)
 	for b := range rows {
 		rows[b] = make([]int32, T)

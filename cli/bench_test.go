@@ -45,6 +45,7 @@ func TestBenchErrors(t *testing.T) {
 		{[]string{"bench", "gpu"}, `unknown suite "gpu"`},
 		{[]string{"bench", "e2e", "--device", "tpu"}, `"tpu"`},
 		{[]string{"bench", "e2e", "--device", "cpu", "--parts", "train,warp"}, `"warp"`},
+		{[]string{"bench", "e2e", "--device", "cpu", "--parts", "train", "--seq", "1"}, "seq 1"},
 	}
 	if !gpu.Available() {
 		cases = append(cases,
