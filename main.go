@@ -1,73 +1,13 @@
-// Command train runs sirl: SFT, RL (GRPO, DAPO, Dr. GRPO, GSPO, VinePPO-style
-// and SIRL) and evaluation of small language models on verifiable reasoning
-// tasks, on the CPU engine or (built with -tags cuda) on an NVIDIA GPU.
-//
-// `train` with no subcommand is `train run` on the embedded
-// configs/quickstart.yaml.
+// Command sirl is the `train` command (see package cli) for `go run .`: with
+// no arguments it runs the quickstart, configs/quickstart.yaml. `go build
+// ./cmd/train` or `go install github.com/sirl-dev/sirl/cmd/train` give the
+// same command as a binary named train.
 package main
 
 import (
-	"context"
-	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 
-	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
+	"github.com/sirl-dev/sirl/cli"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	root := newRootCmd()
-	if err := root.ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "train:", err)
-		os.Exit(1)
-	}
-}
-
-// common holds the flags every subcommand takes.
-type common struct {
-	config, out, resume, checkpoint, modelDir string
-	json                                      bool
-}
-
-func newRootCmd() *cobra.Command {
-	root := &cobra.Command{
-		Use:           "train",
-		Short:         "RL for reasoning with self-identified, self-corrected process signals (SIRL)",
-		SilenceUsage:  true,
-		SilenceErrors: true,
-	}
-	runCmd := stageCmd("run", "run the stages the config lists (default: sft → rl → eval)", nil)
-	root.RunE = runCmd.RunE
-	root.Flags().AddFlagSet(runCmd.Flags())
-	root.AddCommand(runCmd,
-		stageCmd("sft", "supervised warm-up only", []string{"sft"}),
-		stageCmd("rl", "RL only (from --checkpoint or --model)", []string{"rl", "eval"}),
-		stageCmd("eval", "evaluate a checkpoint or model folder", []string{"eval"}),
-		newCompareCmd(), newSampleCmd(), newTokenizeCmd(), newBenchCmd())
-	return root
-}
-
-// addCommon registers the flags of every subcommand on cmd.
-func addCommon(cmd *cobra.Command, c *common) {
-	f := cmd.Flags()
-	f.StringVar(&c.config, "config", "", "YAML config file (default: the embedded configs/quickstart.yaml)")
-	f.StringVar(&c.out, "out", "", "run folder (default runs/<name>)")
-	f.BoolVar(&c.json, "json", false, "print summary.json on stdout")
-	f.StringVar(&c.resume, "resume", "", "resume the run in this folder from its last checkpoint")
-	f.StringVar(&c.checkpoint, "checkpoint", "", "start from this checkpoint (.safetensors)")
-	f.StringVar(&c.modelDir, "model", "", "start from this Hugging Face model folder")
-	// --log-samples is the spelling users know from other trainers.
-	f.SetNormalizeFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
-		if name == "log-samples" {
-			name = "log_samples"
-		}
-		return pflag.NormalizedName(name)
-	})
-	if err := addConfigFlags(f); err != nil {
-		panic(err) // the defaults are ours: a failure here is a programming error
-	}
-}
+func main() { os.Exit(cli.Main()) }

@@ -255,6 +255,10 @@ type Backend interface {
 	AdamW(param, grad, m, v Tensor, p AdamWParams)
 	// SumSquares returns Σ x² over all tensors (for the gradient norm).
 	SumSquares(ts ...Tensor) float64
+
+	// Close releases the engine's memory and device (a no-op on the CPU
+	// engine); the engine is unusable afterwards.
+	Close() error
 }
 
 // ErrNoCUDA is returned when the cuda engine is asked for in a binary built

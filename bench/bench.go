@@ -1,6 +1,6 @@
 // Package bench is the benchmark suite behind `train bench`: CPU engine
-// throughput here; kernel and end-to-end GPU benchmarks run on the GPU
-// machine through scripts/gpu-report.sh.
+// throughput, the GPU kernels, and end to end (train's own SFT step and
+// optimizer, generation, RL steps through train.Run) on either engine.
 package bench
 
 import (

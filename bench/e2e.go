@@ -70,7 +70,7 @@ type Engines struct {
 	// (a CPU engine ignores it).
 	Bench func(plan backend.PoolPlan) (backend.Backend, error)
 	// Run opens a fresh engine for one train.Run of part (c); it is closed
-	// (when it has a Close method) after the run.
+	// after the run.
 	Run func(cfg train.Config) (backend.Backend, error)
 }
 
@@ -163,7 +163,7 @@ func benchParts(cfg E2EConfig, eng Engines, rep *E2EReport, log io.Writer) error
 	if err != nil {
 		return fmt.Errorf("bench e2e: engine: %w", err)
 	}
-	defer closeEngine(be)
+	defer be.Close()
 	rep.Device, rep.Engine = be.Device(), be.Name()
 	m, err := model.New(be, mc, cfg.Seed)
 	if err != nil {
@@ -203,8 +203,8 @@ func (c E2EConfig) validate() error {
 			return fmt.Errorf("bench e2e: unknown part %q (train, generate, rl)", p)
 		}
 	}
-	if c.has("train") && (c.Batch < 1 || c.Seq < 1 || c.Steps < 1 || c.Warmup < 0) {
-		return fmt.Errorf("bench e2e: batch %d, seq %d, steps %d must be positive (warm-up %d ≥ 0)", c.Batch, c.Seq, c.Steps, c.Warmup)
+	if c.has("train") && (c.Batch < 1 || c.Seq < 2 || c.Steps < 1 || c.Warmup < 0) {
+		return fmt.Errorf("bench e2e: batch %d and steps %d must be positive, seq %d at least 2 (one context token, the rest scored), warm-up %d ≥ 0", c.Batch, c.Steps, c.Seq, c.Warmup)
 	}
 	if c.has("generate") && (c.Prompts < 1 || c.PromptLen < 1 || c.NewTokens < 1) {
 		return fmt.Errorf("bench e2e: prompts %d, prompt length %d, new tokens %d must be positive", c.Prompts, c.PromptLen, c.NewTokens)
@@ -254,14 +254,6 @@ func e2eKVBlocks(c E2EConfig) int {
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
 
-// closeEngine releases an engine that has a Close method (the GPU engine's
-// pools); the CPU engine has nothing to release.
-func closeEngine(be backend.Backend) {
-	if c, ok := be.(interface{ Close() error }); ok {
-		c.Close()
-	}
-}
-
 // flopsPerToken is 6·N + 12·L·d·T with N the matmul parameters.
 func flopsPerToken(mc model.Config, T int) float64 {
 	n := mc.NumParams()
@@ -271,68 +263,44 @@ func flopsPerToken(mc model.Config, T int) float64 {
 	return 6*float64(n) + 12*float64(mc.Layers)*float64(mc.Dim)*float64(T)
 }
 
-// trainStep times part (a) on a fixed random batch (inputs and next-token
-// targets), AdamW at lr 1e-4 with clipping at 1.
+// trainStep times part (a): train.SFTStep, the step `train run` takes in
+// its SFT stage, with train's optimizer (AdamW at a constant lr 1e-4,
+// betas 0.9/0.95, weight decay 0.01, clipping at 1), on a fixed random
+// batch of B sequences of T tokens (one context token, T−1 scored).
 func trainStep(m *model.Model, cfg E2EConfig, rng *rand.Rand) (*TrainFigures, error) {
 	be, mc := m.B, m.Cfg
 	B, T := cfg.Batch, cfg.Seq
-	N := B * T
-	inp, tgt := make([]int32, N), make([]int32, N)
-	for b := 0; b < B; b++ {
-		row := make([]int32, T+1)
-		for i := range row {
-			row[i] = int32(rng.IntN(mc.Vocab))
+	rows := make([][]int32, B)
+	for b := range rows {
+		rows[b] = make([]int32, T)
+		for i := range rows[b] {
+			rows[b][i] = int32(rng.IntN(mc.Vocab))
 		}
-		copy(inp[b*T:], row[:T])
-		copy(tgt[b*T:], row[1:])
+	}
+	batch := func() []train.Seq {
+		seqs := make([]train.Seq, B)
+		for b, r := range rows {
+			seqs[b] = train.Seq{Context: r[:1], Response: r[1:]}
+		}
+		return seqs
 	}
 	m.EnsureTrainState() // gradients and AdamW moments
-	opt := 0
-	step := func(wantLoss bool) (float64, string, error) {
-		m.ZeroGrads()
-		acts, err := m.Forward(inp, B, T)
-		if err != nil {
-			return 0, "", err
-		}
-		f := func() backend.Tensor { return be.Alloc(backend.Activations, backend.F32, N) }
-		tg := be.Alloc(backend.Activations, backend.I32, N)
-		be.UploadI32(tg, tgt)
-		w, adv, old := f(), f(), f()
-		be.Fill(w, 1/float32(N))
-		be.Fill(adv, 0)
-		be.Fill(old, 0)
-		in := backend.PGLossIn{Hidden: acts.Hidden(), Head: m.Head(), Targets: tg, Adv: adv, OldLogp: old, Weight: w, Mode: backend.PGNLL}
-		out := backend.PGLossOut{Logp: f(), Entropy: f(), LSE: f(), Loss: f(), Coef: f(), Clip: f(), KL: f()}
-		be.PGLossForward(out, in)
-		dt := acts.Hidden().DType()
-		dh := be.Alloc(backend.Activations, dt, N, mc.Dim)
-		be.PGLossBackward(dh, m.HeadGrad(), in, out.LSE, out.Coef)
-		if err := m.Backward(acts, dh); err != nil {
-			return 0, "", err
-		}
-		opt++
-		if err := adamw(m, opt); err != nil {
-			return 0, "", err
-		}
-		loss := 0.0
-		if wantLoss {
-			l := make([]float32, N)
-			be.Download(out.Loss, l)
-			for _, v := range l {
-				loss += float64(v)
-			}
-		}
-		be.ResetPool(backend.Activations)
-		return loss, dt.String(), be.Err()
+	opt := train.NewOptimizer(train.OptimConfig{LR: 1e-4, Beta1: 0.9, Beta2: 0.95, WeightDecay: 0.01,
+		GradClip: 1, Schedule: "constant"}, cfg.Warmup+cfg.Steps)
+	steps := 0
+	step := func() (train.StepFigures, error) {
+		steps++
+		return train.SFTStep(m, batch(), opt)
 	}
 	fig := &TrainFigures{Model: mc, Params: mc.NumParams(), Batch: B, Seq: T, Steps: cfg.Steps,
 		FLOPsPerToken: flopsPerToken(mc, T)}
-	var err error
-	if fig.LossFirst, fig.ActDType, err = step(true); err != nil {
+	first, err := step()
+	if err != nil {
 		return nil, err
 	}
+	fig.LossFirst, fig.ActDType = first.Loss, first.HiddenDType.String()
 	for i := 1; i < cfg.Warmup; i++ {
-		if _, _, err := step(false); err != nil {
+		if _, err := step(); err != nil {
 			return nil, err
 		}
 	}
@@ -341,49 +309,26 @@ func trainStep(m *model.Model, cfg E2EConfig, rng *rand.Rand) (*TrainFigures, er
 	}
 	t0 := time.Now()
 	for i := 0; i < cfg.Steps; i++ {
-		if fig.LossLast, _, err = step(i == cfg.Steps-1); err != nil {
+		f, err := step()
+		if err != nil {
 			return nil, err
 		}
+		fig.LossLast = f.Loss
 	}
 	if err := be.Sync(); err != nil {
 		return nil, err
 	}
 	sec := time.Since(t0).Seconds() / float64(cfg.Steps)
 	if math.IsNaN(fig.LossLast) || math.IsInf(fig.LossLast, 0) {
-		return nil, fmt.Errorf("loss is %g after %d steps", fig.LossLast, opt)
+		return nil, fmt.Errorf("loss is %g after %d steps", fig.LossLast, steps)
 	}
 	fig.StepMS = sec * 1e3
-	fig.TokensPerSec = float64(N) / sec
+	fig.TokensPerSec = float64(B*T) / sec
 	fig.TFLOPs = fig.TokensPerSec * fig.FLOPsPerToken / 1e12
 	if cfg.PeakTFLOPs > 0 {
 		fig.MFU = fig.TFLOPs / cfg.PeakTFLOPs
 	}
 	return fig, nil
-}
-
-// adamw clips the global gradient norm at 1 and takes one AdamW step (lr
-// 1e-4, betas 0.9/0.95, weight decay 0.01 on matrices), as train's
-// optimizer does.
-func adamw(m *model.Model, step int) error {
-	be := m.B
-	gn := math.Sqrt(be.SumSquares(m.Grads()...))
-	if math.IsNaN(gn) || math.IsInf(gn, 0) {
-		return fmt.Errorf("gradient norm is %g", gn)
-	}
-	if gn > 1 {
-		s := float32(1 / (gn + 1e-6))
-		for _, g := range m.Grads() {
-			be.Scale(g, s)
-		}
-	}
-	for _, p := range m.Params {
-		wd := float32(0.01)
-		if len(p.Shape) < 2 {
-			wd = 0
-		}
-		be.AdamW(p.W, p.G, p.M, p.V, backend.AdamWParams{LR: 1e-4, Beta1: 0.9, Beta2: 0.95, Eps: 1e-8, WeightDecay: wd, Step: step})
-	}
-	return be.Err()
 }
 
 // generate times part (b): one warm-up call on a few prompts, then one

@@ -129,10 +129,10 @@ func rlSteps(ctx context.Context, c RLBenchConfig, seed uint64, open func(train.
 	if err != nil {
 		return nil, fmt.Errorf("sft warm-up: %w", err)
 	}
-	out.Device, _ = sum["device"].(string)
-	out.Engine, _ = sum["engine"].(string)
-	out.StartAccuracy = num(sum["sft.eval.greedy_accuracy"])
-	out.SFTSeconds = num(sum["wall_seconds"])
+	out.Device, _ = sum[train.KeyDevice].(string)
+	out.Engine, _ = sum[train.KeyEngine].(string)
+	out.StartAccuracy = num(sum["sft."+train.KeyEvalGreedy])
+	out.SFTSeconds = num(sum[train.KeyWallSeconds])
 	ckpt := filepath.Join(sftDir, "final.safetensors")
 	for _, name := range c.Methods {
 		cfg := base
@@ -167,7 +167,7 @@ func runWith(ctx context.Context, open func(train.Config) (backend.Backend, erro
 	if err != nil {
 		return nil, err
 	}
-	defer closeEngine(be)
+	defer be.Close()
 	return train.Run(ctx, be, cfg, opt)
 }
 
@@ -186,7 +186,7 @@ func rlRows(path string) ([]map[string]any, error) {
 		if err := json.Unmarshal(sc.Bytes(), &row); err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
-		if row["stage"] == "rl" {
+		if row[train.MetricStage] == "rl" {
 			rows = append(rows, row)
 		}
 	}
@@ -206,15 +206,15 @@ func meanStep(method string, rows []map[string]any) (RLMethod, error) {
 	n := float64(len(rows))
 	m.StepsTimed = len(rows)
 	for _, r := range rows {
-		m.StepSeconds += num(r["step_seconds"]) / n
-		m.Reward += num(r["reward"]) / n
-		m.Mixed += num(r["groups/mixed"]) / n
-		m.Decoded += num(r["tokens/decoded"]) / n
-		m.Trained += num(r["tokens/trained"]) / n
-		m.Localised += num(r["sirl/localised"]) / n
+		m.StepSeconds += num(r[train.MetricStepSeconds]) / n
+		m.Reward += num(r[train.MetricReward]) / n
+		m.Mixed += num(r[train.MetricGroupsMixed]) / n
+		m.Decoded += num(r[train.MetricDecoded]) / n
+		m.Trained += num(r[train.MetricTrained]) / n
+		m.Localised += num(r[train.MetricLocalised]) / n
 		for k, v := range r {
-			if strings.HasPrefix(k, "time/") {
-				m.Phases[strings.TrimPrefix(k, "time/")] += num(v) / n
+			if strings.HasPrefix(k, train.MetricTimePrefix) {
+				m.Phases[strings.TrimPrefix(k, train.MetricTimePrefix)] += num(v) / n
 			}
 		}
 	}

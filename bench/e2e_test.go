@@ -8,7 +8,6 @@ import (
 
 	"github.com/sirl-dev/sirl/backend"
 	"github.com/sirl-dev/sirl/backend/cpu"
-	"github.com/sirl-dev/sirl/gpu"
 	"github.com/sirl-dev/sirl/model"
 	"github.com/sirl-dev/sirl/train"
 )
@@ -16,7 +15,7 @@ import (
 // cpuEngines opens CPU engines for every part.
 func cpuEngines() Engines {
 	return Engines{
-		Bench: func(gpu.PoolPlan) (backend.Backend, error) { return cpu.New(0), nil },
+		Bench: func(backend.PoolPlan) (backend.Backend, error) { return cpu.New(0), nil },
 		Run:   func(train.Config) (backend.Backend, error) { return cpu.New(0), nil },
 	}
 }

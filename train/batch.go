@@ -104,6 +104,7 @@ func (bt *batchTensors) gather(flat []float32) [][]float32 {
 type lossOut struct {
 	loss                    float64 // Σ_t Loss_t
 	logp, entropy, clip, kl [][]float32
+	hidden                  backend.DType // of the final hidden state
 }
 
 // forwardLoss runs the model forward and the fused PG loss over a batch.
@@ -138,7 +139,7 @@ func forwardLoss(m *model.Model, seqs []Seq, mode backend.PGMode, eps [2]float32
 	}
 	logp := host(out.Logp)
 	lo := &lossOut{logp: bt.gather(logp), entropy: bt.gather(host(out.Entropy)),
-		clip: bt.gather(host(out.Clip)), kl: bt.gather(host(out.KL))}
+		clip: bt.gather(host(out.Clip)), kl: bt.gather(host(out.KL)), hidden: acts.Hidden().DType()}
 	lossFlat := host(out.Loss)
 	if coefFn != nil {
 		coef, l, err := coefFn(lo.logp)

@@ -1,6 +1,7 @@
-// Package train holds the training stages: SFT, RL (baselines and SIRL) and
-// evaluation, with the optimizer, metrics and checkpoint/resume. It speaks
-// only backend.Backend, so the same code runs on either engine.
+// Package train holds Run and its stages: SFT and RL through one stage loop,
+// the RL algorithms behind one interface (group baselines, VinePPO, SIRL),
+// evaluation, the optimizer, metrics and checkpoint/resume. It speaks only
+// backend.Backend, so the same code runs on either engine.
 package train
 
 import (
@@ -128,15 +129,21 @@ type SFTConfig struct {
 
 // RLConfig is the RL stage; names follow TRL/verl where one exists.
 type RLConfig struct {
-	Algo                     string  `mapstructure:"algo" yaml:"algo"`
-	Steps                    int     `mapstructure:"steps" yaml:"steps"`
-	PromptsPerStep           int     `mapstructure:"prompts_per_step" yaml:"prompts_per_step"`
-	NumGenerations           int     `mapstructure:"num_generations" yaml:"num_generations"`
-	Temperature              float64 `mapstructure:"temperature" yaml:"temperature"`
-	TopP                     float64 `mapstructure:"top_p" yaml:"top_p"`
-	TopK                     int     `mapstructure:"top_k" yaml:"top_k"`
-	Epsilon                  float64 `mapstructure:"epsilon" yaml:"epsilon"`
-	EpsilonHigh              float64 `mapstructure:"epsilon_high" yaml:"epsilon_high"`
+	Algo           string  `mapstructure:"algo" yaml:"algo"`
+	Steps          int     `mapstructure:"steps" yaml:"steps"`
+	PromptsPerStep int     `mapstructure:"prompts_per_step" yaml:"prompts_per_step"`
+	NumGenerations int     `mapstructure:"num_generations" yaml:"num_generations"`
+	Temperature    float64 `mapstructure:"temperature" yaml:"temperature"`
+	TopP           float64 `mapstructure:"top_p" yaml:"top_p"`
+	TopK           int     `mapstructure:"top_k" yaml:"top_k"`
+	Epsilon        float64 `mapstructure:"epsilon" yaml:"epsilon"`
+	EpsilonHigh    float64 `mapstructure:"epsilon_high" yaml:"epsilon_high"`
+	// GSPOEpsilon and GSPOEpsilonHigh are GSPO's sequence-level clip range
+	// (rl.algo gspo, sirl.loss gated_gspo); 0 means GSPO's own default,
+	// 3e-4 and 4e-4. The command copies rl.epsilon / rl.epsilon_high here
+	// when a user sets those and not these, so a user's value is honoured.
+	GSPOEpsilon              float64 `mapstructure:"gspo_epsilon" yaml:"gspo_epsilon,omitempty"`
+	GSPOEpsilonHigh          float64 `mapstructure:"gspo_epsilon_high" yaml:"gspo_epsilon_high,omitempty"`
 	Beta                     float64 `mapstructure:"beta" yaml:"beta"`
 	LossType                 string  `mapstructure:"loss_type" yaml:"loss_type"`
 	ScaleRewards             bool    `mapstructure:"scale_rewards" yaml:"scale_rewards"`
@@ -280,7 +287,7 @@ func (c *Config) Validate() error {
 		inRange("sft.repair_ratio", c.SFT.RepairRatio, 0, 1),
 		inRange("sft.target_accuracy", c.SFT.TargetAccuracy, 0, 1),
 		inRange("sft.target_repair_accuracy", c.SFT.TargetRepairAccuracy, 0, 1),
-		oneOf("rl.algo", c.RL.Algo, "grpo", "dapo", "dr_grpo", "gspo", "vineppo", "sirl"),
+		oneOf("rl.algo", c.RL.Algo, algoNames()...),
 		nonNeg("rl.steps", c.RL.Steps),
 		positive("rl.prompts_per_step", c.RL.PromptsPerStep),
 		positive("rl.num_generations", c.RL.NumGenerations),
@@ -289,6 +296,8 @@ func (c *Config) Validate() error {
 		nonNeg("rl.top_k", c.RL.TopK),
 		inRange("rl.epsilon", c.RL.Epsilon, 0, 1),
 		inRange("rl.epsilon_high", c.RL.EpsilonHigh, 0, 10),
+		inRange("rl.gspo_epsilon", c.RL.GSPOEpsilon, 0, 1),
+		inRange("rl.gspo_epsilon_high", c.RL.GSPOEpsilonHigh, 0, 10),
 		inRange("rl.beta", c.RL.Beta, 0, 10),
 		oneOf("rl.loss_type", c.RL.LossType, "", "grpo", "dapo", "dr_grpo", "bnpo"),
 		positive("rl.num_iterations", c.RL.NumIterations),
@@ -384,19 +393,4 @@ func (c *Config) Validate() error {
 		}
 	}
 	return nil
-}
-
-// lossType resolves the RL loss aggregation: an explicit rl.loss_type wins,
-// else each algorithm's own (METHOD.md §2.2).
-func (c *Config) lossType() string {
-	if c.RL.LossType != "" {
-		return c.RL.LossType
-	}
-	switch c.RL.Algo {
-	case "dapo", "vineppo":
-		return "dapo"
-	case "dr_grpo":
-		return "dr_grpo"
-	}
-	return "grpo"
 }

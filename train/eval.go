@@ -85,7 +85,7 @@ func (e *env) runFinalEval() error {
 		return err
 	}
 	s := e.state.Summary
-	s["eval.greedy_accuracy"] = r.Greedy
+	s[KeyEvalGreedy] = r.Greedy
 	s["eval.n"] = r.N
 	if k > 0 {
 		s["eval.k"] = k

@@ -13,6 +13,7 @@ import (
 
 	"github.com/sirl-dev/sirl/backend"
 	"github.com/sirl-dev/sirl/backend/cpu"
+	"github.com/sirl-dev/sirl/hf"
 	"github.com/sirl-dev/sirl/model"
 	"github.com/sirl-dev/sirl/rollout"
 	"github.com/sirl-dev/sirl/task"
@@ -200,10 +201,7 @@ func TestHFMathRun(t *testing.T) {
 func TestHFContextsUseChatTemplate(t *testing.T) {
 	f := newHFFixture(t)
 	e := &env{ctx: context.Background(), cfg: mathConfig(f), be: cpu.New(2), state: &runState{Summary: Summary{}, Extra: map[string]string{}}}
-	if err := e.setupTask(); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.setupModel("", f.model, false); err != nil {
+	if err := e.setup("", f.model, false); err != nil {
 		t.Fatal(err)
 	}
 	if e.eos != tinyImEnd || e.form.chat.Name != "chatml" {
@@ -244,7 +242,7 @@ func TestHFContextsUseChatTemplate(t *testing.T) {
 func TestHFSampleGreedy(t *testing.T) {
 	f := newHFFixture(t)
 	be := cpu.New(2)
-	s, err := LoadSampler(be, "", f.model, "", "")
+	s, err := hf.LoadSampler(be, hf.SamplerSource{ModelDir: f.model})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -346,14 +344,14 @@ func TestHFErrors(t *testing.T) {
 				}
 			}
 			if tc.opt.ModelDir != "" || tc.opt.Checkpoint != "" {
-				if _, err := LoadSampler(cpu.New(2), tc.opt.Checkpoint, tc.opt.ModelDir, "", ""); err == nil && tc.cfg == nil {
+				if _, err := hf.LoadSampler(cpu.New(2), hf.SamplerSource{Checkpoint: tc.opt.Checkpoint, ModelDir: tc.opt.ModelDir}); err == nil && tc.cfg == nil {
 					t.Error("LoadSampler: no error")
 				}
 			}
 		})
 	}
 	// With --model the moved tokenizer is found again.
-	if _, err := LoadSampler(cpu.New(2), ckpt, moved, "", ""); err != nil {
+	if _, err := hf.LoadSampler(cpu.New(2), hf.SamplerSource{Checkpoint: ckpt, ModelDir: moved}); err != nil {
 		t.Errorf("checkpoint with --model: %v", err)
 	}
 }

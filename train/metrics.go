@@ -64,8 +64,8 @@ func openMetrics(path string, st *runState, resume bool) (*metricsWriter, error)
 
 // Write appends one row; stage and step are always present.
 func (w *metricsWriter) Write(stage string, step int, row map[string]any) error {
-	row["stage"] = stage
-	row["step"] = step
+	row[MetricStage] = stage
+	row[MetricStep] = step
 	b, err := json.Marshal(row)
 	if err != nil {
 		return err

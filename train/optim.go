@@ -8,16 +8,22 @@ import (
 	"github.com/sirl-dev/sirl/model"
 )
 
-// optimizer is AdamW over every parameter of a model with a learning-rate
-// schedule and global gradient-norm clipping.
-type optimizer struct {
+// Optimizer is AdamW over every parameter of a model with a learning-rate
+// schedule and global gradient-norm clipping: the optimizer of every stage.
+type Optimizer struct {
 	cfg   OptimConfig
 	total int // steps of the stage (for cosine/linear decay)
 	step  int // updates done so far
 }
 
+// NewOptimizer is a stage's optimizer at update 0; total is the stage's
+// steps (for the schedule's decay).
+func NewOptimizer(cfg OptimConfig, total int) *Optimizer {
+	return &Optimizer{cfg: cfg, total: total}
+}
+
 // lr is the learning rate of update number step+1.
-func (o *optimizer) lr() float64 {
+func (o *Optimizer) lr() float64 {
 	s := o.step + 1
 	base := o.cfg.LR
 	if o.cfg.WarmupSteps > 0 && s <= o.cfg.WarmupSteps {
@@ -37,10 +43,10 @@ func (o *optimizer) lr() float64 {
 	return base
 }
 
-// apply clips the gradient norm, takes one AdamW step and returns the
+// Apply clips the gradient norm, takes one AdamW step and returns the
 // pre-clip gradient norm and the learning rate used. A non-finite norm is an
 // error naming the first parameter whose gradient is not finite.
-func (o *optimizer) apply(m *model.Model) (gradNorm, lr float64, err error) {
+func (o *Optimizer) Apply(m *model.Model) (gradNorm, lr float64, err error) {
 	if !m.HasTrainState() {
 		return 0, 0, fmt.Errorf("optimizer: the model has no gradients or moments (EnsureTrainState was not called)")
 	}

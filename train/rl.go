@@ -35,6 +35,9 @@ type rlStep struct {
 	decoded  int64 // all sampled tokens this step (rollouts, repairs, probes)
 	prefill  int64
 	phase    map[string]float64 // seconds per phase
+	// seqClip: the policy loss clips sequence-level ratios (GSPO; the
+	// algorithm's seqClip).
+	seqClip bool
 }
 
 func (s *rlStep) add(key string, v float64) { s.counters[key] += v }
@@ -91,33 +94,6 @@ func (e *env) respTokens(s rollout.Sample) []int32 {
 	return out
 }
 
-// baselineSeqs turns groups into policy sequences with one advantage per
-// sequence (GRPO, DAPO, Dr. GRPO, GSPO).
-func (e *env) baselineSeqs(gs []group, st *rlStep) []Seq {
-	c := e.cfg.RL
-	var seqs []Seq
-	for _, g := range gs {
-		algo := "grpo"
-		if c.Algo == "dr_grpo" {
-			algo = "dr_grpo"
-		}
-		adv, _ := supervise.GroupAdvantages(g.rewards, algo, c.ScaleRewards, 1e-6)
-		for i, s := range g.samples {
-			if c.MaskTruncatedCompletions && s.Truncated {
-				st.add("masked_truncated", 1)
-				continue
-			}
-			resp := e.respTokens(s)
-			a := make([]float32, len(resp))
-			for j := range a {
-				a[j] = float32(adv[i])
-			}
-			seqs = append(seqs, Seq{Context: g.prompt, Response: resp, Adv: a})
-		}
-	}
-	return seqs
-}
-
 // normalise sets each sequence's token weights for the loss aggregation
 // (supervise.TokenWeights), gated by the sequences' current Weight when
 // gated is true (a nil Weight means all tokens active).
@@ -151,17 +127,6 @@ func (e *env) normalise(seqs []Seq, mode string, gated bool) error {
 	return nil
 }
 
-// aggMode maps an RL loss type to the supervise weight mode.
-func aggMode(lossType string) string {
-	switch lossType {
-	case "dapo", "bnpo":
-		return "token-mean"
-	case "dr_grpo":
-		return "seq-mean-token-sum-norm"
-	}
-	return "seq-mean-token-mean"
-}
-
 // rlMetrics summarises the groups of a step with TRL/verl names.
 func rlMetrics(gs []group, row map[string]any) {
 	var rs []float64
@@ -188,12 +153,12 @@ func rlMetrics(gs []group, row map[string]any) {
 		}
 	}
 	mean, std := meanStd(rs)
-	row["reward"] = mean
+	row[MetricReward] = mean
 	row["reward_std"] = std
 	row["frac_reward_zero_std"] = float64(zeroStd) / float64(max(1, len(gs)))
 	row["groups/all_fail"] = float64(allZero) / float64(max(1, len(gs)))
 	row["groups/all_pass"] = float64(allOne) / float64(max(1, len(gs)))
-	row["groups/mixed"] = float64(len(gs)-zeroStd) / float64(max(1, len(gs)))
+	row[MetricGroupsMixed] = float64(len(gs)-zeroStd) / float64(max(1, len(gs)))
 	row["completions/mean_length"] = lens / float64(max(1, n))
 	row["completions/max_length"] = maxLen
 	row["completions/clipped_ratio"] = float64(clipped) / float64(max(1, n))

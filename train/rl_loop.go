@@ -11,78 +11,77 @@ import (
 	"github.com/sirl-dev/sirl/model"
 )
 
-// runRL is the RL stage: rollouts → rewards → advantages (per algo) → the
-// clipped token-level PG loss → AdamW, until rl.steps or rl.token_budget.
+// runRL is the RL stage: rollouts → rewards → the algorithm's batches →
+// the clipped PG loss → AdamW, until rl.steps or rl.token_budget.
 func (e *env) runRL() error {
 	c := e.cfg.RL
-	pcg, err := e.stageRNG("rl")
-	if err != nil {
-		return err
-	}
-	rng := rand.New(pcg)
-	opt := &optimizer{cfg: c.Optim, total: c.Steps, step: e.state.OptStep}
 	var ref *model.Model
+	var err error
 	if c.Beta > 0 {
 		if ref, err = e.reference(); err != nil {
 			return err
 		}
 	}
-	sirl, err := e.newSIRL()
+	alg, err := e.newAlgorithm()
 	if err != nil {
 		return err
 	}
+	if e.state.RL == (rlProgress{}) {
+		// A checkpoint from before rlProgress kept these in the summary.
+		e.state.RL.Decoded, _ = e.state.Summary.Float(KeyRLDecoded)
+		done, _ := e.state.Summary.Float("rl.eval_points_done")
+		e.state.RL.EvalPointsDone = int(done)
+		delete(e.state.Summary, "rl.eval_points_done")
+	}
 	if _, ok := e.state.Summary["rl.start.eval.greedy_accuracy"]; !ok {
-		if v, ok := e.state.Summary["sft.eval.greedy_accuracy"]; ok {
+		if v, ok := e.state.Summary["sft."+KeyEvalGreedy]; ok {
 			e.state.Summary["rl.start.eval.greedy_accuracy"] = v
 		}
 	}
-	e.m.EnsureTrainState() // gradients and AdamW moments (kept if resumed); never on ref
-	bar := newProgress(e.log, c.Steps, "rl ("+c.Algo+")")
-	bar.Set(e.state.Step)
-	var last map[string]any
-	for e.state.Step < c.Steps && !e.budgetSpent() {
-		if err := e.ctx.Err(); err != nil {
-			return e.interrupted()
-		}
-		t0 := time.Now()
-		st := &rlStep{counters: map[string]float64{}, phase: map[string]float64{}}
-		if err := e.buildStep(rng, st, sirl); err != nil {
-			return fmt.Errorf("rl step %d: %w", e.state.Step+1, err)
+	var st *rlStep
+	var t0 time.Time
+	step := func(rng *rand.Rand, opt *Optimizer) (map[string]any, error) {
+		t0 = time.Now()
+		st = &rlStep{counters: map[string]float64{}, phase: map[string]float64{}, seqClip: alg.seqClip()}
+		if err := e.buildStep(rng, st, alg); err != nil {
+			return nil, fmt.Errorf("rl step %d: %w", e.state.Step+1, err)
 		}
 		row := map[string]any{}
 		rlMetrics(st.groups, row)
 		if err := e.logSamples(e.state.Step+1, st.seqs); err != nil {
-			return err
+			return nil, err
 		}
 		t1 := time.Now()
 		if len(st.seqs)+len(st.rep) > 0 {
 			if err := e.update(st, opt, ref, row); err != nil {
-				return err
+				return nil, err
 			}
 		} else {
 			row["skipped"] = 1
 		}
 		st.phase["training"] += time.Since(t1).Seconds()
-		e.state.Step++
-		e.state.OptStep = opt.step
-		e.addCumulative("rl.tokens.decoded", float64(st.decoded))
-		e.addCumulative("rl.tokens.prefilled", float64(st.prefill))
-		if v, ok := row["tokens/trained"].(int); ok {
-			e.addCumulative("rl.tokens.trained", float64(v))
+		return row, nil
+	}
+	record := func(row map[string]any) (bool, error) {
+		e.state.RL.Decoded += float64(st.decoded)
+		e.addCumulative(KeyRLDecoded, float64(st.decoded))
+		e.addCumulative(KeyRLPrefilled, float64(st.prefill))
+		if v, ok := row[MetricTrained].(int); ok {
+			e.addCumulative(KeyRLTrained, float64(v))
 		}
-		e.addCumulative("rl.localised", st.counters["sirl/localised"])
-		e.addCumulative("rl.localised_correct", st.counters["sirl/localised_correct"])
-		e.addCumulative("rl.failures_attempted", st.counters["sirl/failures_attempted"])
-		e.addCumulative("rl.failures_corrected", st.counters["sirl/failures_corrected"])
+		e.addCumulative(KeyRLLocalised, st.counters[MetricLocalised])
+		e.addCumulative(KeyRLLocalisedCorrect, st.counters["sirl/localised_correct"])
+		e.addCumulative(KeyRLAttempted, st.counters["sirl/failures_attempted"])
+		e.addCumulative(KeyRLCorrected, st.counters["sirl/failures_corrected"])
 		e.addCumulative("rl.corrections_wrong_steps", st.counters["sirl/corrections_wrong_steps"])
 		dt := time.Since(t0).Seconds()
-		row["tokens/decoded"] = st.decoded
+		row[MetricDecoded] = st.decoded
 		row["tokens/prefilled"] = st.prefill
-		row["tokens/decoded_cumulative"] = e.state.Summary["rl.tokens.decoded"]
+		row[MetricDecodedCumulative] = e.state.RL.Decoded
 		row["tokens_per_second"] = float64(st.decoded) / dt
-		row["step_seconds"] = dt
+		row[MetricStepSeconds] = dt
 		for k, v := range st.phase {
-			row["time/"+k] = v
+			row[MetricTimePrefix+k] = v
 		}
 		for k, v := range st.counters {
 			row[k] = v
@@ -90,32 +89,19 @@ func (e *env) runRL() error {
 		if e.evalPointDue() || (c.EvalEvery > 0 && e.state.Step%c.EvalEvery == 0) {
 			r, err := e.evaluate(e.splits.HeldOut, 0, nil)
 			if err != nil {
-				return err
+				return false, err
 			}
-			row["eval/greedy_accuracy"] = r.Greedy
-			e.logf("rl step %d: reward %.3f held-out greedy accuracy %.3f", e.state.Step, row["reward"], r.Greedy)
+			row[MetricGreedyAccuracy] = r.Greedy
+			e.logf("rl step %d: reward %.3f held-out greedy accuracy %.3f", e.state.Step, row[MetricReward], r.Greedy)
 		}
-		if err := e.metrics.Write("rl", e.state.Step, row); err != nil {
-			return err
-		}
-		last = row
-		if err := e.saveRNG(pcg); err != nil {
-			return err
-		}
-		if sirl != nil {
-			e.state.Extra["replay"] = sirl.snapshot()
-		}
-		bar.Set(e.state.Step)
-		if e.cfg.CheckpointEvery > 0 && e.state.Step%e.cfg.CheckpointEvery == 0 {
-			if err := e.saveCheckpoint(); err != nil {
-				return err
-			}
-		}
-		if e.hook != nil {
-			e.hook("rl", e.state.Step)
-		}
+		return false, nil
 	}
-	bar.Finish()
+	last, err := e.runStage(stage{name: "rl", label: "rl (" + c.Algo + ")", steps: c.Steps, optim: c.Optim,
+		more: func() bool { return !e.budgetSpent() }, step: step, record: record,
+		save: func() error { return alg.saveState(e.state.Extra) }})
+	if err != nil {
+		return err
+	}
 	if last != nil {
 		printRLTable(e.log, last)
 	}
@@ -127,44 +113,39 @@ func (e *env) runRL() error {
 // next of rl.eval_points evenly spaced fractions of rl.token_budget (and
 // marks it done).
 func (e *env) evalPointDue() bool {
-	c := e.cfg.RL
+	c, p := e.cfg.RL, &e.state.RL
 	if c.EvalPoints <= 0 || c.TokenBudget <= 0 {
 		return false
 	}
-	done, _ := e.state.Summary["rl.eval_points_done"].(float64)
-	v, _ := e.state.Summary["rl.tokens.decoded"].(float64)
 	due := false
-	for int(done) < c.EvalPoints && v >= float64(c.TokenBudget)*(done+1)/float64(c.EvalPoints) {
-		done++
+	for p.EvalPointsDone < c.EvalPoints && p.Decoded >= float64(c.TokenBudget)*float64(p.EvalPointsDone+1)/float64(c.EvalPoints) {
+		p.EvalPointsDone++
 		due = true
 	}
-	e.state.Summary["rl.eval_points_done"] = done
 	return due
 }
 
 // budgetSpent reports whether rl.token_budget sampled tokens are used up.
 func (e *env) budgetSpent() bool {
 	b := e.cfg.RL.TokenBudget
-	if b <= 0 {
-		return false
-	}
-	v, _ := e.state.Summary["rl.tokens.decoded"].(float64)
-	return v >= float64(b)
+	return b > 0 && e.state.RL.Decoded >= float64(b)
 }
 
+// addCumulative adds v to a running total of the summary.
 func (e *env) addCumulative(key string, v float64) {
 	old, _ := e.state.Summary[key].(float64)
 	e.state.Summary[key] = old + v
 }
 
-// buildStep fills st.seqs (and st.rep) for the configured algorithm.
-func (e *env) buildStep(rng *rand.Rand, st *rlStep, sirl *sirlState) error {
+// buildStep rolls out the step's groups and has the algorithm fill st.seqs
+// (and st.rep).
+func (e *env) buildStep(rng *rand.Rand, st *rlStep, alg algorithm) error {
 	c := e.cfg.RL
 	gs, err := e.rollGroups(rng, c.PromptsPerStep, st)
 	if err != nil {
 		return err
 	}
-	if c.DynamicSampling || c.Algo == "dapo" {
+	if c.DynamicSampling || alg.dynamicSampling() {
 		// DAPO dynamic sampling: keep mixed groups; draw more prompts (up
 		// to max_gen_batches generations) until the batch is full.
 		kept := mixedGroups(gs)
@@ -184,30 +165,8 @@ func (e *env) buildStep(rng *rand.Rand, st *rlStep, sirl *sirlState) error {
 	} else {
 		st.groups = gs
 	}
-	switch c.Algo {
-	case "vineppo":
-		st.seqs, err = e.vineSeqs(rng, gs, st)
-		if err != nil {
-			return err
-		}
-		if err := e.normalise(st.seqs, aggMode(e.cfg.lossType()), false); err != nil {
-			return err
-		}
-	case "sirl":
-		t0 := time.Now()
-		if err := sirl.build(rng, gs, st); err != nil {
-			return err
-		}
-		st.phase["identify_correct"] += time.Since(t0).Seconds()
-	default:
-		st.seqs = e.baselineSeqs(gs, st)
-		mode := aggMode(e.cfg.lossType())
-		if c.Algo == "gspo" {
-			mode = "seq-mean-token-mean"
-		}
-		if err := e.normalise(st.seqs, mode, false); err != nil {
-			return err
-		}
+	if err := alg.build(e, rng, gs, st); err != nil {
+		return err
 	}
 	if e.cfg.RL.Beta == 0 {
 		st.seqs = dropZeroAdv(st.seqs)

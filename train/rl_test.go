@@ -13,10 +13,7 @@ import (
 func tinyEnv(t *testing.T, c Config) *env {
 	t.Helper()
 	e := &env{ctx: context.Background(), cfg: c, be: cpu.New(2), state: &runState{Summary: Summary{}, Extra: map[string]string{}}}
-	if err := e.setupTask(); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.setupModel("", "", false); err != nil {
+	if err := e.setup("", "", false); err != nil {
 		t.Fatal(err)
 	}
 	return e
@@ -59,7 +56,7 @@ func TestAdvantageSign(t *testing.T) {
 			}
 			st := &rlStep{seqs: seqs, counters: map[string]float64{}, phase: map[string]float64{}}
 			var ref *model.Model
-			opt := &optimizer{cfg: c.RL.Optim, total: 1}
+			opt := &Optimizer{cfg: c.RL.Optim, total: 1}
 			if err := e.update(st, opt, ref, map[string]any{}); err != nil {
 				t.Fatal(err)
 			}

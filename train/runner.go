@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/sirl-dev/sirl/backend"
+	"github.com/sirl-dev/sirl/hf"
+	"github.com/sirl-dev/sirl/internal/atomicfile"
 	"github.com/sirl-dev/sirl/memplan"
 	"github.com/sirl-dev/sirl/model"
 	"github.com/sirl-dev/sirl/rollout"
@@ -53,16 +55,24 @@ type env struct {
 	form    textForm // prompts and steps for the run's tokenizer and task
 }
 
-// runState is what a checkpoint carries besides tensors.
+// runState is what a checkpoint carries besides tensors: the typed state
+// that drives the run, and the summary it writes for users.
 type runState struct {
 	Stage   string            `json:"stage"`     // stage in progress
 	Step    int               `json:"step"`      // steps done in that stage
 	Done    []string          `json:"done"`      // stages finished
 	OptStep int               `json:"opt_step"`  // optimizer updates of the stage
 	RNG     []byte            `json:"rng"`       // the stage's PCG state
-	Summary Summary           `json:"summary"`   // figures so far
+	RL      rlProgress        `json:"rl"`        // the RL stage's budget and evaluation points
+	Summary Summary           `json:"summary"`   // figures so far, for summary.json only
 	Extra   map[string]string `json:"extra"`     // stage-specific state (replay pool, ...)
 	Elapsed float64           `json:"elapsed_s"` // wall seconds before this process
+}
+
+// rlProgress is what decides when the RL stage evaluates and stops.
+type rlProgress struct {
+	Decoded        float64 `json:"decoded"`          // sampled tokens so far (rl.token_budget)
+	EvalPointsDone int     `json:"eval_points_done"` // of rl.eval_points
 }
 
 // Run executes the configured stages and writes the run folder.
@@ -75,7 +85,7 @@ func Run(ctx context.Context, be backend.Backend, cfg Config, opt Options) (Summ
 	}
 	e := &env{ctx: ctx, cfg: cfg, be: be, out: opt.Out, log: opt.Log, start: time.Now(), hook: opt.stepHook,
 		state: &runState{Summary: Summary{}, Extra: map[string]string{}}}
-	if err := e.setupTask(); err != nil {
+	if err := e.checkTask(); err != nil {
 		return nil, err
 	}
 	ckpt := opt.Checkpoint
@@ -89,7 +99,7 @@ func Run(ctx context.Context, be backend.Backend, cfg Config, opt Options) (Summ
 			return nil, err
 		}
 	}
-	if err := e.setupModel(ckpt, opt.ModelDir, opt.Resume); err != nil {
+	if err := e.setup(ckpt, opt.ModelDir, opt.Resume); err != nil {
 		return nil, err
 	}
 	mw, err := openMetrics(filepath.Join(opt.Out, "metrics.jsonl"), e.state, opt.Resume)
@@ -98,8 +108,8 @@ func Run(ctx context.Context, be backend.Backend, cfg Config, opt Options) (Summ
 	}
 	e.metrics = mw
 	defer mw.Close()
-	e.state.Summary["device"] = be.Device()
-	e.state.Summary["engine"] = be.Name()
+	e.state.Summary[KeyDevice] = be.Device()
+	e.state.Summary[KeyEngine] = be.Name()
 	e.state.Summary["params"] = e.m.Cfg.NumParams()
 	for _, st := range cfg.Stages {
 		if contains(e.state.Done, st) {
@@ -133,37 +143,51 @@ func Run(ctx context.Context, be backend.Backend, cfg Config, opt Options) (Summ
 	if err := e.exportHF(); err != nil {
 		return nil, err
 	}
-	e.state.Summary["wall_seconds"] = e.state.Elapsed + time.Since(e.start).Seconds()
+	if err := writeCurves(filepath.Join(opt.Out, "metrics.jsonl"), filepath.Join(opt.Out, curvesName), e.state.Summary); err != nil {
+		return nil, fmt.Errorf("run folder %s: %s: %w", opt.Out, curvesName, err)
+	}
+	e.state.Summary[KeyWallSeconds] = e.state.Elapsed + time.Since(e.start).Seconds()
 	if err := e.writeSummary(); err != nil {
 		return nil, err
 	}
 	return e.state.Summary, nil
 }
 
+// setup opens what a run needs in dependency order: the model with its
+// tokenizer (a checkpoint's or folder's, else the character vocabulary),
+// then the task, rendered for that tokenizer, then the rollout engine.
+func (e *env) setup(ckpt, modelDir string, resume bool) error {
+	if err := e.setupModel(ckpt, modelDir, resume); err != nil {
+		return err
+	}
+	if err := e.setupTask(); err != nil {
+		return err
+	}
+	return e.setupGen()
+}
+
+// checkTask rejects task settings that cannot run, before anything loads.
+func (e *env) checkTask() error {
+	if e.cfg.Task.Name == "math" && e.cfg.SFT.RepairPairs > 0 && contains(e.cfg.Stages, "sft") {
+		return fmt.Errorf("config key sft.repair_pairs: task math has no error injector for the repair cold start; set it to 0")
+	}
+	return nil
+}
+
+// setupTask builds the task and its splits for the run's tokenizer (set by
+// setupModel): math prompts are rendered once, at load, with the model's
+// chat template.
 func (e *env) setupTask() error {
 	tc := e.cfg.Task
 	opts := task.Options{Mod: tc.Mod, Train: tc.TrainFile, Test: tc.TestFile, Hard: tc.HardFile,
 		PromptKey: tc.PromptKey, AnswerKey: tc.AnswerKey, PromptSuffix: tc.PromptSuffix, MaxRows: tc.MaxRows}
 	if tc.Name == "math" {
-		if e.cfg.SFT.RepairPairs > 0 && contains(e.cfg.Stages, "sft") {
-			return fmt.Errorf("config key sft.repair_pairs: task math has no error injector for the repair cold start; set it to 0")
-		}
-		// Math prompts are rendered once, at load, with the chat template:
-		// the model's (setupModel loads it again if it differs), else the
-		// configured one.
-		tpl := e.form.chat
 		if e.form.bpe == nil {
-			var err error
-			if tpl, err = tokenizer.ChatTemplateByName(tc.ChatTemplate); err != nil {
-				return fmt.Errorf("config key task.chat_template: %w", err)
-			}
-			if tc.SystemPrompt != "" {
-				tpl.DefaultSystem = tc.SystemPrompt
-			}
+			return fmt.Errorf("task math needs a Hugging Face model and its tokenizer: pass --model DIR (or --checkpoint of a --model run); the character vocabulary cannot encode real data")
 		}
+		tpl := e.form.chat
 		opts.Template = &tpl
 		e.form.rendered = true
-		e.form.taskChat = tpl.Name + "\x00" + tpl.DefaultSystem
 	}
 	t, err := task.New(tc.Name, opts)
 	if err != nil {
@@ -173,15 +197,7 @@ func (e *env) setupTask() error {
 	e.form.steps = stepsFor(t)
 	e.splits, err = task.NewSplits(t, task.SplitConfig{Seed: e.cfg.Seed, TrainMin: tc.TrainMin, TrainMax: tc.TrainMax,
 		HeldOut: tc.HeldOut, Hard: tc.Hard, HardMin: tc.HardMin, HardMax: tc.HardMax})
-	if err != nil {
-		return err
-	}
-	if e.form.bpe == nil {
-		ch := tokenizer.NewChar()
-		e.tok = ch
-		e.eos, _ = ch.Special(tokenizer.EOS)
-	}
-	return nil
+	return err
 }
 
 // modelConfig resolves the preset and its overrides.
@@ -209,9 +225,15 @@ func (e *env) modelConfig() (model.Config, error) {
 	return c, nil
 }
 
+// setupModel loads or builds the model and sets the run's tokenizer: the
+// one a checkpoint records or a Hugging Face folder holds, else the
+// character vocabulary.
 func (e *env) setupModel(ckpt, modelDir string, resume bool) error {
 	var err error
 	tc := e.cfg.Task
+	ch := tokenizer.NewChar()
+	e.tok = ch
+	e.eos, _ = ch.Special(tokenizer.EOS)
 	switch {
 	case ckpt != "":
 		var meta map[string]string
@@ -227,12 +249,12 @@ func (e *env) setupModel(ckpt, modelDir string, resume bool) error {
 				e.state.Extra = map[string]string{}
 			}
 		}
-		src, err := checkpointSource(ckpt, meta)
+		src, err := hf.CheckpointSource(ckpt, meta)
 		if err != nil {
 			return err
 		}
 		if src != nil || modelDir != "" {
-			bpe, tpl, src, err := checkpointTokenizer(ckpt, src, modelDir, e.m.Cfg.Vocab, tc.ChatTemplate, tc.SystemPrompt)
+			bpe, tpl, src, err := hf.CheckpointTokenizer(ckpt, src, modelDir, e.m.Cfg.Vocab, tc.ChatTemplate, tc.SystemPrompt)
 			if err != nil {
 				return err
 			}
@@ -243,7 +265,7 @@ func (e *env) setupModel(ckpt, modelDir string, resume bool) error {
 			return fmt.Errorf("checkpoint %s: vocabulary %d does not match the task tokenizer's %d", ckpt, e.m.Cfg.Vocab, e.tok.VocabSize())
 		}
 	case modelDir != "":
-		m, bpe, tpl, src, err := loadHFFolder(e.be, modelDir, tc.ChatTemplate, tc.SystemPrompt)
+		m, bpe, tpl, src, err := hf.LoadFolder(e.be, modelDir, tc.ChatTemplate, tc.SystemPrompt)
 		if err != nil {
 			return err
 		}
@@ -260,16 +282,12 @@ func (e *env) setupModel(ckpt, modelDir string, resume bool) error {
 			return err
 		}
 	}
-	if e.form.rendered {
-		if e.form.bpe == nil {
-			return fmt.Errorf("task math needs a Hugging Face model and its tokenizer: pass --model DIR (or --checkpoint of a --model run); the character vocabulary cannot encode real data")
-		}
-		if e.form.taskChat != e.form.chat.Name+"\x00"+e.form.chat.DefaultSystem {
-			if err := e.setupTask(); err != nil { // render the prompts with the model's template
-				return err
-			}
-		}
-	}
+	return nil
+}
+
+// setupGen opens the rollout engine over the model's paged KV cache.
+func (e *env) setupGen() error {
+	var err error
 	e.gen, err = rollout.New(e.m, rollout.Config{BlockSize: memplan.KVBlockSize,
 		NumBlocks: memplan.KVCacheTokens / memplan.KVBlockSize, MaxBatch: memplan.DecodeBatch, EOS: e.eos})
 	return err
@@ -308,24 +326,8 @@ func contains(xs []string, s string) bool {
 	return false
 }
 
-// writeFileAtomic writes to a temporary file and renames it into place, so
-// a crash never leaves a half-written file.
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
+// writeFileAtomic writes a run-folder file whole or not at all.
+func writeFileAtomic(path string, data []byte) error { return atomicfile.Write(path, data) }
 
 // zeroMoments clears the AdamW moments a previous stage left in memory: a
 // new stage restarts its optimizer at update 0, whose bias correction

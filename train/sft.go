@@ -1,11 +1,13 @@
 package train
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"time"
 
 	"github.com/sirl-dev/sirl/backend"
+	"github.com/sirl-dev/sirl/model"
 	"github.com/sirl-dev/sirl/task"
 )
 
@@ -50,12 +52,6 @@ func (e *env) repairSeq(rng *rand.Rand, p task.Problem) (Seq, bool) {
 // A = 1, no ratio), optionally mixed with the repair cold start.
 func (e *env) runSFT() error {
 	c := e.cfg.SFT
-	pcg, err := e.stageRNG("sft")
-	if err != nil {
-		return err
-	}
-	rng := rand.New(pcg)
-	opt := &optimizer{cfg: c.Optim, total: c.Steps, step: e.state.OptStep}
 	// The repair cold start draws its N_cold problems once, up front.
 	var coldPool []task.Problem
 	if c.RepairPairs > 0 {
@@ -64,13 +60,8 @@ func (e *env) runSFT() error {
 			coldPool = append(coldPool, e.splits.SampleTrain(coldRng))
 		}
 	}
-	e.m.EnsureTrainState() // gradients and AdamW moments (kept if resumed)
-	bar := newProgress(e.log, c.Steps, "sft")
-	bar.Set(e.state.Step)
-	for e.state.Step < c.Steps {
-		if err := e.ctx.Err(); err != nil {
-			return e.interrupted()
-		}
+	var loss float64 // the last step's
+	step := func(rng *rand.Rand, opt *Optimizer) (map[string]any, error) {
 		t0 := time.Now()
 		seqs := make([]Seq, 0, c.BatchSize)
 		nRep := 0
@@ -85,61 +76,86 @@ func (e *env) runSFT() error {
 				seqs = append(seqs, s)
 			}
 		}
-		ntok := 0
-		for _, s := range seqs {
-			ntok += len(s.Response)
+		f, err := SFTStep(e.m, seqs, opt)
+		var nf nonFiniteError
+		if errors.As(err, &nf) {
+			return nil, e.nonFinite("sft", nf.err)
 		}
-		for i := range seqs {
-			w := make([]float32, len(seqs[i].Response))
-			for j := range w {
-				w[j] = 1 / float32(ntok)
-			}
-			seqs[i].Weight = w
-		}
-		e.m.ZeroGrads()
-		lo, err := forwardLoss(e.m, seqs, backend.PGNLL, [2]float32{}, 0, true, nil)
 		if err != nil {
-			return fmt.Errorf("sft step %d: %w", e.state.Step+1, err)
+			return nil, fmt.Errorf("sft step %d: %w", e.state.Step+1, err)
 		}
-		gn, lr, err := opt.apply(e.m)
-		e.be.ResetPool(backend.Activations)
-		if err != nil {
-			return e.nonFinite("sft", err)
-		}
-		e.state.Step++
-		e.state.OptStep = opt.step
+		loss = f.Loss
 		dt := time.Since(t0).Seconds()
-		row := map[string]any{"loss": lo.loss, "grad_norm": gn, "learning_rate": lr,
-			"num_tokens": ntok, "tokens_per_second": float64(ntok) / dt, "step_seconds": dt}
+		return map[string]any{MetricLoss: f.Loss, "grad_norm": f.GradNorm, "learning_rate": f.LR,
+			"num_tokens": f.Tokens, "tokens_per_second": float64(f.Tokens) / dt, MetricStepSeconds: dt}, nil
+	}
+	record := func(row map[string]any) (bool, error) {
 		reached := false
 		if c.EvalEvery > 0 && e.state.Step%c.EvalEvery == 0 && e.state.Step < c.Steps {
-			if reached, err = e.sftEval(row, len(coldPool) > 0, lo.loss); err != nil {
-				return err
+			var err error
+			if reached, err = e.sftEval(row, len(coldPool) > 0, loss); err != nil {
+				return false, err
 			}
 		}
-		e.state.Summary["sft.loss"] = lo.loss
-		if err := e.metrics.Write("sft", e.state.Step, row); err != nil {
-			return err
-		}
-		if err := e.saveRNG(pcg); err != nil {
-			return err
-		}
-		bar.Set(e.state.Step)
-		if e.cfg.CheckpointEvery > 0 && e.state.Step%e.cfg.CheckpointEvery == 0 {
-			if err := e.saveCheckpoint(); err != nil {
-				return err
-			}
-		}
-		if e.hook != nil {
-			e.hook("sft", e.state.Step)
-		}
+		e.state.Summary["sft.loss"] = loss
 		if reached {
 			e.logf("sft step %d: target accuracy reached, Stage 0 ends", e.state.Step)
-			break
 		}
+		return reached, nil
 	}
-	bar.Finish()
+	if _, err := e.runStage(stage{name: "sft", label: "sft", steps: c.Steps, optim: c.Optim, step: step, record: record}); err != nil {
+		return err
+	}
 	return e.stageEval("sft")
+}
+
+// StepFigures are what one training step reports.
+type StepFigures struct {
+	Loss     float64 // the step's loss (SFT: mean NLL per response token)
+	GradNorm float64 // before clipping
+	LR       float64 // the learning rate used
+	Tokens   int     // response tokens trained
+	// HiddenDType is the dtype of the model's final hidden state.
+	HiddenDType backend.DType
+}
+
+// nonFiniteError is an optimizer failure (a NaN/Inf gradient), told apart
+// from a failure of the forward/backward pass.
+type nonFiniteError struct{ err error }
+
+func (e nonFiniteError) Error() string { return e.err.Error() }
+func (e nonFiniteError) Unwrap() error { return e.err }
+
+// SFTStep is one supervised step exactly as the SFT stage takes it: every
+// response token weighted 1/(tokens in the batch), the gradients zeroed,
+// forward, the fused NLL loss and backward over seqs as one batch, the
+// optimizer update, and the activations pool reset. `train bench e2e`
+// times this function.
+func SFTStep(m *model.Model, seqs []Seq, opt *Optimizer) (StepFigures, error) {
+	var f StepFigures
+	for _, s := range seqs {
+		f.Tokens += len(s.Response)
+	}
+	for i := range seqs {
+		w := make([]float32, len(seqs[i].Response))
+		for j := range w {
+			w[j] = 1 / float32(f.Tokens)
+		}
+		seqs[i].Weight = w
+	}
+	m.ZeroGrads()
+	lo, err := forwardLoss(m, seqs, backend.PGNLL, [2]float32{}, 0, true, nil)
+	if err != nil {
+		m.B.ResetPool(backend.Activations)
+		return f, err
+	}
+	f.Loss, f.HiddenDType = lo.loss, lo.hidden
+	f.GradNorm, f.LR, err = opt.Apply(m)
+	m.B.ResetPool(backend.Activations)
+	if err != nil {
+		return f, nonFiniteError{err}
+	}
+	return f, nil
 }
 
 // sftEval is Stage 0's periodic evaluation: held-out greedy accuracy, and
@@ -152,7 +168,7 @@ func (e *env) sftEval(row map[string]any, repair bool, loss float64) (bool, erro
 	if err != nil {
 		return false, err
 	}
-	row["eval/greedy_accuracy"] = r.Greedy
+	row[MetricGreedyAccuracy] = r.Greedy
 	e.logf("sft step %d: loss %.4f held-out greedy accuracy %.3f", e.state.Step, loss, r.Greedy)
 	rep := -1.0
 	if repair {
@@ -161,7 +177,7 @@ func (e *env) sftEval(row map[string]any, repair bool, loss float64) (bool, erro
 			return false, err
 		}
 		rep = acc
-		row["eval/repair_accuracy"] = acc
+		row[MetricRepairAccuracy] = acc
 		e.logf("sft step %d: repair mode greedy accuracy %.3f", e.state.Step, acc)
 	}
 	return targetsReached(c, r.Greedy, rep), nil
@@ -196,20 +212,20 @@ func (e *env) stageEval(stage string) error {
 	if err != nil {
 		return err
 	}
-	e.state.Summary[stage+".eval.greedy_accuracy"] = r.Greedy
+	e.state.Summary[stage+"."+KeyEvalGreedy] = r.Greedy
 	if stage == "sft" {
-		e.state.Summary["sft.steps_run"] = e.state.Step
+		e.state.Summary[KeySFTStepsRun] = e.state.Step
 	}
 	if stage == "sft" && e.cfg.SFT.RepairPairs > 0 {
 		acc, n, err := e.evaluateRepair(e.splits.HeldOut)
 		if err != nil {
 			return err
 		}
-		e.state.Summary["sft.eval.repair_accuracy"] = acc
+		e.state.Summary[KeySFTRepairAccuracy] = acc
 		e.logf("sft done: repair mode greedy accuracy on injected errors %.3f (n=%d)", acc, n)
 	}
 	// The latest held-out figure; the eval stage overwrites it.
-	e.state.Summary["eval.greedy_accuracy"] = r.Greedy
+	e.state.Summary[KeyEvalGreedy] = r.Greedy
 	e.logf("%s done: held-out greedy accuracy %.3f", stage, r.Greedy)
 	return nil
 }

@@ -21,7 +21,7 @@ func TestAdvantageSignBatch(t *testing.T) {
 	before, _ := logpOf(e.m, seqs)
 	for it := 0; it < 3; it++ {
 		st := &rlStep{seqs: seqs, counters: map[string]float64{}, phase: map[string]float64{}}
-		opt := &optimizer{cfg: c.RL.Optim, total: 3, step: it}
+		opt := &Optimizer{cfg: c.RL.Optim, total: 3, step: it}
 		if err := e.update(st, opt, nil, map[string]any{}); err != nil {
 			t.Fatal(err)
 		}

@@ -1,9 +1,11 @@
 package train
 
 import (
+	"encoding"
 	"encoding/base64"
 	"fmt"
 	"math/rand/v2"
+	"time"
 
 	"github.com/sirl-dev/sirl/supervise"
 	"github.com/sirl-dev/sirl/task"
@@ -11,19 +13,15 @@ import (
 
 // sirlState is SIRL's per-run state: its config and the replay pool.
 type sirlState struct {
-	e    *env
 	cfg  SIRLConfig
 	pool *supervise.Pool
 	step int
 }
 
-// newSIRL returns nil unless rl.algo is sirl; it restores the replay pool
-// from a checkpoint when resuming.
+// newSIRL starts SIRL (rl.algo sirl); it restores the replay pool from a
+// checkpoint when resuming.
 func (e *env) newSIRL() (*sirlState, error) {
-	if e.cfg.RL.Algo != "sirl" {
-		return nil, nil
-	}
-	s := &sirlState{e: e, cfg: e.cfg.SIRL}
+	s := &sirlState{cfg: e.cfg.SIRL}
 	if s.cfg.Replay {
 		p, err := supervise.NewPool(s.cfg.ReplayCapacity, s.cfg.ReplayMaxAge)
 		if err != nil {
@@ -43,16 +41,33 @@ func (e *env) newSIRL() (*sirlState, error) {
 	return s, nil
 }
 
-// snapshot serialises the replay pool for the checkpoint.
-func (s *sirlState) snapshot() string {
+// snapshot serialises the replay pool for the checkpoint ("" without one).
+func (s *sirlState) snapshot() (string, error) {
 	if s == nil || s.pool == nil {
-		return ""
+		return "", nil
 	}
-	b, err := s.pool.MarshalBinary()
+	return encodeReplay(s.pool)
+}
+
+// saveState records the replay pool under "replay" ("" without a pool).
+func (s *sirlState) saveState(extra map[string]string) error {
+	snap, err := s.snapshot()
 	if err != nil {
-		return ""
+		return err
 	}
-	return base64.StdEncoding.EncodeToString(b)
+	extra["replay"] = snap
+	return nil
+}
+
+// encodeReplay is the checkpoint form of a replay pool: base64 of its
+// binary form. A pool that cannot be serialised is an error, since a
+// checkpoint without it would not resume exactly.
+func encodeReplay(p encoding.BinaryMarshaler) (string, error) {
+	b, err := p.MarshalBinary()
+	if err != nil {
+		return "", fmt.Errorf("checkpoint: replay pool: %w", err)
+	}
+	return base64.StdEncoding.EncodeToString(b), nil
 }
 
 // failure is one failed sample chosen for identification and correction.
@@ -64,11 +79,26 @@ type failure struct {
 	anchor int // index of the chosen correct sibling
 }
 
-// build is lines 4–22 of METHOD.md §3.4: split groups into correct and
-// failed samples, identify and correct failures with the configured
+// aggregation of the gated policy batch is sirl.gate_norm (the repair
+// batch: a token mean).
+func (s *sirlState) aggregation(Config) string { return s.cfg.GateNorm }
+
+// seqClip: sirl.loss gated_gspo clips sequence ratios as GSPO does.
+func (s *sirlState) seqClip() bool         { return s.cfg.Loss == "gated_gspo" }
+func (s *sirlState) dynamicSampling() bool { return false }
+
+// build times buildBatches as the step's identify_correct phase.
+func (s *sirlState) build(e *env, rng *rand.Rand, gs []group, st *rlStep) error {
+	t0 := time.Now()
+	err := s.buildBatches(e, rng, gs, st)
+	st.phase["identify_correct"] += time.Since(t0).Seconds()
+	return err
+}
+
+// buildBatches is lines 4–22 of METHOD.md §3.4: split groups into correct
+// and failed samples, identify and correct failures with the configured
 // variant, and lay out the gated policy batch (and the repair batch).
-func (s *sirlState) build(rng *rand.Rand, gs []group, st *rlStep) error {
-	e := s.e
+func (s *sirlState) buildBatches(e *env, rng *rand.Rand, gs []group, st *rlStep) error {
 	s.step = e.state.Step
 	var fails []*failure
 	var extra []Seq // include_correct / fallback GRPO sequences
@@ -87,7 +117,7 @@ func (s *sirlState) build(rng *rand.Rand, gs []group, st *rlStep) error {
 		if s.cfg.IncludeCorrect == "grpo" {
 			extra = append(extra, e.grpoSeqs(g, C)...)
 		}
-		C = s.auditedAnchors(g, C, st)
+		C = s.auditedAnchors(e, g, C, st)
 		if len(C) == 0 || len(F) == 0 {
 			st.add("sirl/groups_without_pair", 1)
 			continue
@@ -115,11 +145,11 @@ func (s *sirlState) build(rng *rand.Rand, gs []group, st *rlStep) error {
 	var err error
 	switch s.cfg.Identify {
 	case "repair":
-		pairs, unrepaired, err = s.repair(rng, fails, st)
+		pairs, unrepaired, err = s.repair(e, rng, fails, st)
 	case "mc":
-		pairs, unrepaired, err = s.mc(rng, fails, st)
+		pairs, unrepaired, err = s.mc(e, rng, fails, st)
 	default:
-		pairs, unrepaired, err = s.sibling(fails, st)
+		pairs, unrepaired, err = s.sibling(e, fails, st)
 	}
 	if err != nil {
 		return err
@@ -147,12 +177,12 @@ func (s *sirlState) build(rng *rand.Rand, gs []group, st *rlStep) error {
 		st.counters["sirl/active_token_ratio"] = active / total
 	}
 	if s.pool != nil {
-		if err := s.replay(pairs, &seqs, st); err != nil {
+		if err := s.replay(e, pairs, &seqs, st); err != nil {
 			return err
 		}
 	}
 	seqs = append(seqs, extra...)
-	if err := e.normalise(seqs, s.cfg.GateNorm, true); err != nil {
+	if err := e.normalise(seqs, s.aggregation(e.cfg), true); err != nil {
 		return err
 	}
 	st.seqs = seqs
@@ -220,8 +250,8 @@ func (e *env) answerStart(y []int32) int {
 // from and, in the sibling variant, the positive side of the pair itself; a
 // correct answer reached through miscopied operands (a lucky chain) would
 // otherwise be reinforced exactly at the miscopied tokens.
-func (s *sirlState) auditedAnchors(g *group, C []int, st *rlStep) []int {
-	fp, ok := s.e.task.(task.FromPrompter)
+func (s *sirlState) auditedAnchors(e *env, g *group, C []int, st *rlStep) []int {
+	fp, ok := e.task.(task.FromPrompter)
 	if !ok || !s.cfg.AuditFromPrompt || s.cfg.Audit != "rules" {
 		return C
 	}
@@ -264,7 +294,7 @@ func (e *env) localise(f *failure, gate []float32, st *rlStep) {
 		// Gated only at the insertion point past the end: the last step.
 		first = stepOf(len(f.y))
 	}
-	st.add("sirl/localised", 1)
+	st.add(MetricLocalised, 1)
 	if first == oracle {
 		st.add("sirl/localised_correct", 1)
 	}

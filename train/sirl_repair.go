@@ -12,8 +12,7 @@ import (
 // repair is the default variant (METHOD.md §3.4 lines 8–19, §3.6.1): G_rep
 // candidates from the repair mode for every failure (one batched
 // generation), audit, minimal-edit selection, adaptive truncation, gates.
-func (s *sirlState) repair(rng *rand.Rand, fails []*failure, st *rlStep) ([]supervise.Gated, []*failure, error) {
-	e := s.e
+func (s *sirlState) repair(e *env, rng *rand.Rand, fails []*failure, st *rlStep) ([]supervise.Gated, []*failure, error) {
 	if len(fails) == 0 {
 		return nil, nil, nil
 	}
@@ -60,7 +59,7 @@ func (s *sirlState) repair(rng *rand.Rand, fails []*failure, st *rlStep) ([]supe
 			texts[j] = e.tok.Decode(yb)
 			es := supervise.Diff(f.y, yb)
 			scripts[j] = es
-			h, rule := s.audit(f, yb, texts[j], es, c.Finished)
+			h, rule := s.audit(e, f, yb, texts[j], es, c.Finished)
 			if !h {
 				st.add("sirl/audit_rejected/"+rule, 1)
 			}
@@ -73,7 +72,7 @@ func (s *sirlState) repair(rng *rand.Rand, fails []*failure, st *rlStep) ([]supe
 			nDist++
 		}
 		best, scores := supervise.SelectRepair(cs, supervise.SelectConfig{LambdaEdit: s.cfg.LambdaEdit})
-		s.repairLoss(f, prompts[k], cands[k*G:(k+1)*G], scores, best, st)
+		s.repairLoss(e, f, prompts[k], cands[k*G:(k+1)*G], scores, best, st)
 		if best < 0 {
 			unrepaired = append(unrepaired, f)
 			continue
@@ -81,11 +80,11 @@ func (s *sirlState) repair(rng *rand.Rand, fails []*failure, st *rlStep) ([]supe
 		yb := cands[k*G+best].Tokens
 		es := scripts[best]
 		e.oracleCheck(f.g.prob, texts[best], st)
-		kstar, err := s.truncate(f, yb, es, st)
+		kstar, err := s.truncate(e, f, yb, es, st)
 		if err != nil {
 			return nil, nil, err
 		}
-		fp, rp, err := s.pair(f, yb, es, kstar)
+		fp, rp, err := s.pair(e, f, yb, es, kstar)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -101,8 +100,7 @@ func (s *sirlState) repair(rng *rand.Rand, fails []*failure, st *rlStep) ([]supe
 }
 
 // audit is h of METHOD.md §3.6.1 (rules), or the oracle ablation.
-func (s *sirlState) audit(f *failure, yb []int32, text string, es supervise.EditScript, finished bool) (bool, string) {
-	e := s.e
+func (s *sirlState) audit(e *env, f *failure, yb []int32, text string, es supervise.EditScript, finished bool) (bool, string) {
 	if !finished {
 		return false, "wellformed"
 	}
@@ -129,8 +127,7 @@ func (s *sirlState) audit(f *failure, yb []int32, text string, es supervise.Edit
 
 // truncate is K* of §3.7: the graft ŷ^(k) is the repair prefix holding the
 // first k counted ops followed by the policy's greedy continuation.
-func (s *sirlState) truncate(f *failure, yb []int32, es supervise.EditScript, st *rlStep) (int, error) {
-	e := s.e
+func (s *sirlState) truncate(e *env, f *failure, yb []int32, es supervise.EditScript, st *rlStep) (int, error) {
 	if s.cfg.Truncation == "off" {
 		return len(es.Ops), nil
 	}
@@ -156,8 +153,7 @@ func (s *sirlState) truncate(f *failure, yb []int32, es supervise.EditScript, st
 }
 
 // pair gates the failure and its correction (or the oracle ablation).
-func (s *sirlState) pair(f *failure, yb []int32, es supervise.EditScript, kstar int) (supervise.Gated, supervise.Gated, error) {
-	e := s.e
+func (s *sirlState) pair(e *env, f *failure, yb []int32, es supervise.EditScript, kstar int) (supervise.Gated, supervise.Gated, error) {
 	gcfg := supervise.GateConfig{Scope: s.cfg.GateScope, StepOfY: e.stepOf(f.y), StepOfYb: e.stepOf(yb)}
 	mean, std := supervise.GroupStats(f.g.rewards)
 	acfg := supervise.AdvConfig{Scale: s.cfg.AdvScale, AlphaMinus: s.cfg.Alpha, AlphaPlus: s.cfg.Alpha,
@@ -191,8 +187,7 @@ func (s *sirlState) pair(f *failure, yb []int32, es supervise.EditScript, kstar 
 // repairLoss adds the repair group's sequences to J_rep (§3.10): GRPO on
 // the scores over the candidates (skipped when all scores are equal), or
 // SFT on the accepted repair.
-func (s *sirlState) repairLoss(f *failure, ctx []int32, cands []rolloutSample, scores []float64, best int, st *rlStep) {
-	e := s.e
+func (s *sirlState) repairLoss(e *env, f *failure, ctx []int32, cands []rolloutSample, scores []float64, best int, st *rlStep) {
 	if s.cfg.LambdaRep == 0 {
 		return
 	}

@@ -50,7 +50,7 @@ func TestSIRLBatchInvariants(t *testing.T) {
 		t.Fatalf("synthetic rewards %v", g.rewards)
 	}
 	st := &rlStep{counters: map[string]float64{}, phase: map[string]float64{}}
-	if err := s.build(rand.New(rand.NewPCG(1, 1)), []group{g}, st); err != nil {
+	if err := s.build(e, rand.New(rand.NewPCG(1, 1)), []group{g}, st); err != nil {
 		t.Fatal(err)
 	}
 	if len(st.seqs) != 4 { // two (failure, correction) pairs
@@ -117,7 +117,7 @@ func TestAnchorProvenanceAudit(t *testing.T) {
 			t.Fatalf("rewards %v for %q", g.rewards, g.texts)
 		}
 		st := &rlStep{counters: map[string]float64{}, phase: map[string]float64{}}
-		if err := s.build(rand.New(rand.NewPCG(1, 1)), []group{g}, st); err != nil {
+		if err := s.build(e, rand.New(rand.NewPCG(1, 1)), []group{g}, st); err != nil {
 			t.Fatal(err)
 		}
 		want := lucky

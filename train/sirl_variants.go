@@ -9,8 +9,7 @@ import (
 // sibling is the zero-sampling variant (§3.5.3): the correction is the
 // max-LCP correct sibling itself; the gates cover its first K ops (no
 // verification, since that would cost sampling).
-func (s *sirlState) sibling(fails []*failure, st *rlStep) ([]supervise.Gated, []*failure, error) {
-	e := s.e
+func (s *sirlState) sibling(e *env, fails []*failure, st *rlStep) ([]supervise.Gated, []*failure, error) {
 	var pairs []supervise.Gated
 	for _, f := range fails {
 		yb := f.g.samples[f.anchor].Tokens
@@ -21,7 +20,7 @@ func (s *sirlState) sibling(fails []*failure, st *rlStep) ([]supervise.Gated, []
 				kstar = s.cfg.K
 			}
 		}
-		fp, rp, err := s.pair(f, yb, es, kstar)
+		fp, rp, err := s.pair(e, f, yb, es, kstar)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -37,8 +36,7 @@ func (s *sirlState) sibling(fails []*failure, st *rlStep) ([]supervise.Gated, []
 // mc is the Monte-Carlo variant (§3.5.2, §3.6.2, adv_scale mc): bisection
 // over step prefixes with M continuations per probe; the continuations at
 // s_{e−1} form a counterfactual group against the failure's step e.
-func (s *sirlState) mc(rng *rand.Rand, fails []*failure, st *rlStep) ([]supervise.Gated, []*failure, error) {
-	e := s.e
+func (s *sirlState) mc(e *env, rng *rand.Rand, fails []*failure, st *rlStep) ([]supervise.Gated, []*failure, error) {
 	M := s.cfg.MCRollouts
 	var pairs []supervise.Gated
 	var unrepaired []*failure
@@ -100,8 +98,7 @@ func (s *sirlState) mc(rng *rand.Rand, fails []*failure, st *rlStep) ([]supervis
 // replay pushes this step's repaired trajectories into the pool (with
 // their behaviour log-probs in policy mode) and adds ⌊φ·|B_pol|⌋ replayed
 // entries, weighted by the truncated IS ratio min(C, π_old/π_beh) (§3.11).
-func (s *sirlState) replay(pairs []supervise.Gated, seqs *[]Seq, st *rlStep) error {
-	e := s.e
+func (s *sirlState) replay(e *env, pairs []supervise.Gated, seqs *[]Seq, st *rlStep) error {
 	s.pool.Evict(s.step)
 	exclude := map[string]bool{}
 	var pos []Seq

@@ -3,6 +3,7 @@ package train
 import (
 	"strings"
 
+	"github.com/sirl-dev/sirl/hf"
 	"github.com/sirl-dev/sirl/task"
 	"github.com/sirl-dev/sirl/tokenizer"
 )
@@ -171,15 +172,14 @@ type textForm struct {
 	bpe *tokenizer.BPE
 	// chat renders prompts for bpe.
 	chat tokenizer.ChatTemplate
-	// rendered: the task's prompts already went through a chat template
-	// (math); taskChat names it (template name, NUL, system prompt).
+	// rendered: the task's prompts already went through the chat
+	// template (math).
 	rendered bool
-	taskChat string
 	// steps finds the steps of a response.
 	steps stepSplitter
 	// hf records the source folder of a --model run (checkpoint metadata
 	// and the <out>/hf export); nil otherwise.
-	hf *hfSource
+	hf *hf.Source
 }
 
 // policyContext is the policy-mode conditioning of a prompt: <bos> prompt

@@ -11,7 +11,7 @@ import (
 
 // update runs μ epochs over minibatches of the step's sequences: the policy
 // loss on st.seqs plus λ_rep times the repair loss on st.rep (SIRL).
-func (e *env) update(st *rlStep, opt *optimizer, ref *model.Model, row map[string]any) error {
+func (e *env) update(st *rlStep, opt *Optimizer, ref *model.Model, row map[string]any) error {
 	c := e.cfg.RL
 	seqs := st.seqs
 	// π_old: with one epoch and one minibatch π_old = θ, so the op's
@@ -19,7 +19,7 @@ func (e *env) update(st *rlStep, opt *optimizer, ref *model.Model, row map[strin
 	// (as TRL does); otherwise a no-grad forward records them first.
 	needOld := c.NumIterations > 1 || c.Minibatches > 1
 	for _, set := range [][]Seq{seqs, st.rep} {
-		if len(set) == 0 || (!needOld && !isGSPO(e.cfg)) {
+		if len(set) == 0 || (!needOld && !st.seqClip) {
 			continue
 		}
 		lp, err := e.chunkedLogp(e.m, set)
@@ -57,7 +57,7 @@ func (e *env) update(st *rlStep, opt *optimizer, ref *model.Model, row map[strin
 				if len(part.seqs) == 0 || part.scale == 0 {
 					continue
 				}
-				lo, err := e.lossPass(part.seqs, eps, part.scale, part.rep, !needOld)
+				lo, err := e.lossPass(part.seqs, eps, part.scale, !part.rep && st.seqClip, !needOld)
 				if err != nil {
 					return err
 				}
@@ -85,7 +85,7 @@ func (e *env) update(st *rlStep, opt *optimizer, ref *model.Model, row map[strin
 					}
 				}
 			}
-			g, l, err := opt.apply(e.m)
+			g, l, err := opt.Apply(e.m)
 			e.be.ResetPool(backend.Activations)
 			if err != nil {
 				return e.nonFinite("rl", err)
@@ -94,7 +94,7 @@ func (e *env) update(st *rlStep, opt *optimizer, ref *model.Model, row map[strin
 		}
 	}
 	steps := float64(c.NumIterations * c.Minibatches)
-	row["policy_loss"] = sumLoss / steps
+	row[MetricPolicyLoss] = sumLoss / steps
 	row["entropy"] = sumEnt / math.Max(1, nEnt)
 	row["clip_ratio/low_mean"] = clipLo / math.Max(1, nTok)
 	row["clip_ratio/high_mean"] = clipHi / math.Max(1, nTok)
@@ -102,7 +102,7 @@ func (e *env) update(st *rlStep, opt *optimizer, ref *model.Model, row map[strin
 	row["kl"] = kl / math.Max(1, nTok)
 	row["grad_norm"] = gnorm
 	row["learning_rate"] = lr
-	row["tokens/trained"] = trained
+	row[MetricTrained] = trained
 	return nil
 }
 
@@ -112,13 +112,14 @@ const microBatch = memplan.TrainMicroBatch
 
 // lossPass runs forward+backward of one loss term over micro-batches,
 // accumulating gradients, and returns the concatenated per-token results.
-func (e *env) lossPass(seqs []Seq, eps [2]float32, scale float32, rep, detachOld bool) (*lossOut, error) {
+// seqClip selects GSPO's sequence-level ratio clip.
+func (e *env) lossPass(seqs []Seq, eps [2]float32, scale float32, seqClip, detachOld bool) (*lossOut, error) {
 	out := &lossOut{}
 	for lo := 0; lo < len(seqs); lo += microBatch {
 		part := seqs[lo:min(lo+microBatch, len(seqs))]
 		// A sequence-level loss averages over its chunk; rescale to the batch.
 		frac := float32(len(part)) / float32(len(seqs))
-		r, err := e.lossChunk(part, eps, scale, frac, rep, detachOld)
+		r, err := e.lossChunk(part, eps, scale, frac, seqClip, detachOld)
 		e.be.ResetPool(backend.Activations)
 		if err != nil {
 			return nil, err
@@ -135,14 +136,14 @@ func (e *env) lossPass(seqs []Seq, eps [2]float32, scale float32, rep, detachOld
 // lossChunk runs forward+backward of one micro-batch, scaling its weights.
 // detachOld selects the μ = 1 path (ratio 1, old = detached logp); frac is
 // the chunk's share of the batch (for GSPO's per-sequence mean).
-func (e *env) lossChunk(seqs []Seq, eps [2]float32, scale, frac float32, rep, detachOld bool) (*lossOut, error) {
+func (e *env) lossChunk(seqs []Seq, eps [2]float32, scale, frac float32, seqClip, detachOld bool) (*lossOut, error) {
 	c := e.cfg.RL
 	scaled := make([]Seq, len(seqs))
 	for i, s := range seqs {
 		s.Weight = scaleVec(s.Weight, scale)
 		scaled[i] = s
 	}
-	if !rep && isGSPO(e.cfg) {
+	if seqClip {
 		epsS := gspoEps(e.cfg)
 		coefFn := func(logp [][]float32) ([][]float32, float64, error) {
 			old := make([][]float32, len(scaled))
@@ -196,16 +197,15 @@ func detachedTokenCoef(seqs []Seq, logp [][]float32, beta float32) ([][]float32,
 	return coef, loss
 }
 
-func isGSPO(c Config) bool {
-	return c.RL.Algo == "gspo" || (c.RL.Algo == "sirl" && c.SIRL.Loss == "gated_gspo")
-}
-
-// gspoEps is GSPO's sequence clip range (3e-4 / 4e-4 unless the user set
-// epsilon keys away from the token-level defaults).
+// gspoEps is GSPO's sequence clip range: rl.gspo_epsilon and
+// rl.gspo_epsilon_high, each 3e-4 / 4e-4 (GSPO's defaults) when unset (0).
 func gspoEps(c Config) [2]float64 {
-	lo, hi := c.RL.Epsilon, c.RL.EpsilonHigh
-	if lo == 0.2 && (hi == 0.2 || hi == 0.28) {
-		return [2]float64{3e-4, 4e-4}
+	lo, hi := c.RL.GSPOEpsilon, c.RL.GSPOEpsilonHigh
+	if lo == 0 {
+		lo = 3e-4
+	}
+	if hi == 0 {
+		hi = 4e-4
 	}
 	return [2]float64{lo, hi}
 }

@@ -9,6 +9,25 @@ import (
 	"github.com/sirl-dev/sirl/task"
 )
 
+// vinePPO is VinePPO-style RL: per-step advantages from Monte-Carlo value
+// estimates at every step boundary (METHOD.md §2.3(1)); the loss aggregates
+// over all tokens (DAPO's token mean) unless rl.loss_type says otherwise.
+type vinePPO struct{}
+
+func (v vinePPO) build(e *env, rng *rand.Rand, gs []group, st *rlStep) error {
+	seqs, err := e.vineSeqs(rng, gs, st)
+	if err != nil {
+		return err
+	}
+	st.seqs = seqs
+	return e.normalise(st.seqs, v.aggregation(e.cfg), false)
+}
+
+func (vinePPO) aggregation(c Config) string       { return aggMode(lossTypeOr(c, "dapo")) }
+func (vinePPO) seqClip() bool                     { return false }
+func (vinePPO) dynamicSampling() bool             { return false }
+func (vinePPO) saveState(map[string]string) error { return nil }
+
 // stepStarts returns the response-token indices where each step begins
 // up to the answer span (0 first), as the task's splitter sees them
 // (built-in tasks: one past every ';' before the '#'; math: the first

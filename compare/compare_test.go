@@ -1,4 +1,4 @@
-package train
+package compare
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/sirl-dev/sirl/backend"
 	"github.com/sirl-dev/sirl/backend/cpu"
+	"github.com/sirl-dev/sirl/train"
 )
 
 func TestCurveInterpolationAndAUC(t *testing.T) {
@@ -34,18 +35,18 @@ func TestCurveInterpolationAndAUC(t *testing.T) {
 // TestWriteCompareReport: compare.md lists each seed's Stage-0 checkpoint
 // and the repair success of SIRL methods next to the accuracy table.
 func TestWriteCompareReport(t *testing.T) {
-	cfg := Defaults()
+	cfg := train.Defaults()
 	cfg.RL.TokenBudget = 100
 	cfg.Compare.Tasks, cfg.Compare.Seeds, cfg.Compare.Methods = []string{"t2"}, []int{1}, []string{"grpo", "sirl-repair"}
 	curve := []CurvePoint{{Tokens: 0, Accuracy: 0.5}, {Tokens: 100, Accuracy: 0.6}}
 	runs := []RunResult{
-		{Task: "t2", Method: stage0Method, Seed: 1, Summary: Summary{"sft.steps_run": 425, "sft.eval.greedy_accuracy": 0.64, "sft.eval.repair_accuracy": 0.835}},
-		{Task: "t2", Method: "grpo", Seed: 1, Curve: curve, Summary: Summary{"device": "cpu"}},
+		{Task: "t2", Method: stage0Method, Seed: 1, Summary: train.Summary{"sft.steps_run": 425, "sft.eval.greedy_accuracy": 0.64, "sft.eval.repair_accuracy": 0.835}},
+		{Task: "t2", Method: "grpo", Seed: 1, Curve: curve, Summary: train.Summary{"device": "cpu"}},
 		{Task: "t2", Method: "sirl-repair", Seed: 1, Curve: []CurvePoint{{Tokens: 0, Accuracy: 0.5}, {Tokens: 100, Accuracy: 0.7}},
-			Summary: Summary{"rl.failures_attempted": 40.0, "rl.failures_corrected": 30.0}},
+			Summary: train.Summary{"rl.failures_attempted": 40.0, "rl.failures_corrected": 30.0}},
 	}
 	dir := t.TempDir()
-	if err := writeCompare(dir, cfg, runs); err != nil {
+	if err := writeReport(dir, cfg, runs); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(filepath.Join(dir, "compare.md"))
@@ -65,15 +66,20 @@ func TestWriteCompareReport(t *testing.T) {
 // folder reuses every finished run whose config is unchanged, and a method
 // added to the grid is the only run that executes.
 func TestCompareReusesFinishedRuns(t *testing.T) {
-	c := tinyConfig()
+	c := train.Defaults()
+	c.Name, c.Model.Preset = "tiny", "tiny"
+	c.Task.HeldOut, c.Task.Hard, c.Task.MaxResponseLen = 16, 8, 40
+	c.SFT.Steps, c.SFT.BatchSize, c.SFT.EvalEvery = 6, 8, 0
+	c.RL.Steps, c.RL.PromptsPerStep, c.RL.NumGenerations = 3, 4, 4
+	c.RL.Optim.LR = 1e-3
 	c.Task.TrainMin, c.Task.TrainMax, c.Task.Mod = 1, 1, 11
 	c.SFT.RepairPairs = 20
 	c.RL.TokenBudget, c.RL.EvalPoints = 600, 2
 	c.Compare.Tasks, c.Compare.Seeds, c.Compare.Methods = []string{"t1"}, []int{1}, []string{"grpo"}
 	dir := t.TempDir()
 	var log strings.Builder
-	opt := CompareOptions{Out: dir, Log: &log, NewEngine: func(Config) (backend.Backend, error) { return cpu.New(2), nil }}
-	first, err := Compare(context.Background(), c, opt)
+	opt := Options{Out: dir, Log: &log, NewEngine: func(train.Config) (backend.Backend, error) { return cpu.New(2), nil }}
+	first, err := Run(context.Background(), c, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +88,7 @@ func TestCompareReusesFinishedRuns(t *testing.T) {
 	}
 	log.Reset()
 	c.Compare.Methods = []string{"grpo", "sirl-repair-frozen"}
-	second, err := Compare(context.Background(), c, opt)
+	second, err := Run(context.Background(), c, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +106,7 @@ func TestCompareReusesFinishedRuns(t *testing.T) {
 	// A changed RL key reuses Stage 0 and reruns the methods.
 	log.Reset()
 	c.RL.TokenBudget = 700
-	if _, err := Compare(context.Background(), c, opt); err != nil {
+	if _, err := Run(context.Background(), c, opt); err != nil {
 		t.Fatal(err)
 	}
 	if n := strings.Count(log.String(), "reusing"); n != 1 || !strings.Contains(log.String(), "stage0-seed1") {
@@ -109,7 +115,7 @@ func TestCompareReusesFinishedRuns(t *testing.T) {
 	// A changed Stage-0 key reruns Stage 0 and therefore every method.
 	log.Reset()
 	c.SFT.Steps++
-	if _, err := Compare(context.Background(), c, opt); err != nil {
+	if _, err := Run(context.Background(), c, opt); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(log.String(), "reusing") {

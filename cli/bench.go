@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"encoding/json"
@@ -69,7 +69,7 @@ func newBenchCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			defer closeBackend(be)
+			defer be.Close()
 			fmt.Fprintf(cmd.ErrOrStderr(), "bench kernels on %s\n", be.Device())
 			if res, err = bench.Kernels(be, shapes); err != nil {
 				return err
@@ -135,13 +135,6 @@ func benchEngine(dev string, threads int) func(gpu.PoolPlan) (backend.Backend, e
 			return gpu.New(plan)
 		}
 		return cpu.New(threads), nil
-	}
-}
-
-// closeBackend releases an engine with a Close method (the GPU engine).
-func closeBackend(be backend.Backend) {
-	if c, ok := be.(interface{ Close() error }); ok {
-		c.Close()
 	}
 }
 

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -57,7 +57,7 @@ func TestConfigErrors(t *testing.T) {
 func TestConfigPrecedence(t *testing.T) {
 	p := writeConfig(t, "rl:\n  steps: 7\n  num_generations: 4\nsft:\n  steps: 9\n")
 	t.Setenv("SIRL_RL_STEPS", "11")
-	cmd := newRootCmd()
+	cmd := NewRootCmd()
 	run, _, err := cmd.Find([]string{"run"})
 	if err != nil {
 		t.Fatal(err)
@@ -82,7 +82,7 @@ func TestConfigPrecedence(t *testing.T) {
 // TestFloatFlags: a float key whose default is whole (rl.temperature 1.0,
 // sirl.alpha 1.0) takes a fractional value on the command line.
 func TestFloatFlags(t *testing.T) {
-	cmd := newRootCmd()
+	cmd := NewRootCmd()
 	run, _, err := cmd.Find([]string{"run"})
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +103,7 @@ func TestFloatFlags(t *testing.T) {
 
 // TestEmbeddedConfigsLoad: every shipped config resolves and validates.
 func TestEmbeddedConfigsLoad(t *testing.T) {
-	entries, err := os.ReadDir("configs")
+	entries, err := os.ReadDir("../configs")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +113,7 @@ func TestEmbeddedConfigsLoad(t *testing.T) {
 			continue
 		}
 		n++
-		if _, err := loadConfig(nil, filepath.Join("configs", e.Name())); err != nil {
+		if _, err := loadConfig(nil, filepath.Join("../configs", e.Name())); err != nil {
 			t.Errorf("%s: %v", e.Name(), err)
 		}
 	}
@@ -141,7 +141,7 @@ func TestCLIBadCheckpoint(t *testing.T) {
 	if err := os.WriteFile(keep, []byte(`{"kept": true}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := newRootCmd()
+	cmd := NewRootCmd()
 	var stderr bytes.Buffer
 	cmd.SetErr(&stderr)
 	cmd.SetOut(&stderr)
@@ -152,5 +152,47 @@ func TestCLIBadCheckpoint(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(keep); string(b) != `{"kept": true}` {
 		t.Errorf("summary.json was changed: %s", b)
+	}
+}
+
+// TestGSPOEpsilonFollowsUser: a user's rl.epsilon (0.2 included) reaches
+// GSPO's sequence clip range unless rl.gspo_epsilon is set too; defaults
+// and a run folder's resolved config.yaml leave it unset (GSPO's 3e-4).
+func TestGSPOEpsilonFollowsUser(t *testing.T) {
+	for _, tc := range []struct {
+		name, body     string
+		resolved       bool
+		wantLo, wantHi float64
+	}{
+		{"defaults", "rl:\n  algo: gspo\n", false, 0, 0},
+		{"user 0.2", "rl:\n  algo: gspo\n  epsilon: 0.2\n", false, 0.2, 0},
+		{"user both", "rl:\n  algo: gspo\n  epsilon: 0.2\n  epsilon_high: 0.28\n", false, 0.2, 0.28},
+		{"gspo key wins", "rl:\n  algo: gspo\n  epsilon: 0.2\n  gspo_epsilon: 0.001\n", false, 0.001, 0},
+		{"run folder config.yaml", "rl:\n  algo: gspo\n  epsilon: 0.2\n  epsilon_high: 0.2\n", true, 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := loadConfigFrom(nil, writeConfig(t, tc.body), tc.resolved)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.RL.GSPOEpsilon != tc.wantLo || cfg.RL.GSPOEpsilonHigh != tc.wantHi {
+				t.Errorf("rl.gspo_epsilon %g, rl.gspo_epsilon_high %g; want %g, %g",
+					cfg.RL.GSPOEpsilon, cfg.RL.GSPOEpsilonHigh, tc.wantLo, tc.wantHi)
+			}
+		})
+	}
+	run, _, err := NewRootCmd().Find([]string{"run"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := run.Flags().Parse([]string{"--rl.epsilon", "0.2"}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loadConfig(run.Flags(), writeConfig(t, "name: g\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.RL.GSPOEpsilon != 0.2 {
+		t.Errorf("--rl.epsilon 0.2: rl.gspo_epsilon %g, want 0.2", cfg.RL.GSPOEpsilon)
 	}
 }

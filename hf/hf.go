@@ -1,4 +1,24 @@
-package train
+// Package hf reads and writes Hugging Face model folders, beside model
+// (weights) and tokenizer: a folder's tokenizer, chat template and EOS,
+// the source a run records in its checkpoints, the export of a trained
+// model, and a model loaded for sampling.
+//
+// A run started from a folder trains the folder's weights (model.LoadHF)
+// with its byte-level BPE tokenizer (DIR/tokenizer.json). Prompts are
+// rendered with a chat template (task.chat_template; default chatml when
+// DIR/tokenizer_config.json has a chat_template, else plain), the response
+// is the text followed by the EOS token. The EOS token is, in order: the
+// chat template's end-of-turn token (<|im_end|>) when it is one of the
+// model's eos_token_id (generation_config.json, then config.json), else
+// the first of those ids, else tokenizer_config.json's eos_token.
+//
+// The run remembers the folder in its checkpoints (run state, extra key
+// hf_source), so --checkpoint and --resume of such a run load the same
+// tokenizer; when that file has moved, pass --model DIR as well: the
+// weights then come from the checkpoint and the tokenizer from DIR. At the
+// end the final weights are also written as a Hugging Face folder in
+// <out>/hf (same architecture and torch_dtype, with the tokenizer files).
+package hf
 
 import (
 	"encoding/json"
@@ -11,33 +31,17 @@ import (
 	"strings"
 
 	"github.com/sirl-dev/sirl/backend"
+	"github.com/sirl-dev/sirl/internal/atomicfile"
 	"github.com/sirl-dev/sirl/model"
 	"github.com/sirl-dev/sirl/tokenizer"
 )
 
-// Hugging Face model folders (--model DIR).
-//
-// A run started from a folder trains the folder's weights (model.LoadHF)
-// with its byte-level BPE tokenizer (DIR/tokenizer.json). Prompts are
-// rendered with a chat template (task.chat_template; default chatml when
-// DIR/tokenizer_config.json has a chat_template, else plain), the response
-// is the text followed by the EOS token. The EOS token is, in order: the
-// chat template's end-of-turn token (<|im_end|>) when it is one of the
-// model's eos_token_id (generation_config.json, then config.json), else
-// the first of those ids, else tokenizer_config.json's eos_token.
-//
-// The run remembers the folder in its checkpoints (run state, key
-// hf_source), so --checkpoint and --resume of such a run load the same
-// tokenizer; when that file has moved, pass --model DIR as well: the
-// weights then come from the checkpoint and the tokenizer from DIR. At the
-// end the final weights are also written as a Hugging Face folder in
-// <out>/hf (same architecture and torch_dtype, with the tokenizer files).
+// ExtraKey is the key of a run state's extra map (package train) under
+// which a run records its Source as JSON.
+const ExtraKey = "hf_source"
 
-// hfExtraKey is the runState.Extra key of the hfSource.
-const hfExtraKey = "hf_source"
-
-// hfSource is what a run started from a Hugging Face folder remembers.
-type hfSource struct {
+// Source is what a run started from a Hugging Face folder remembers.
+type Source struct {
 	Dir       string `json:"dir"`           // the folder (absolute)
 	Arch      string `json:"arch"`          // model.ArchQwen2 or model.ArchLlama
 	Dtype     string `json:"dtype"`         // dtype of the <out>/hf export
@@ -51,7 +55,7 @@ type hfSource struct {
 // sample` generates with it.
 type Sampler struct {
 	Model *model.Model
-	Tok   tokenizer.Tokenizer
+	Tok   tokenizer.Tokenizer // nil: a folder loaded for token ids only
 	EOS   int32
 	// Chat is the chat template of a Hugging Face model; nil for a
 	// character-vocabulary checkpoint (policy template of METHOD.md §3.2).
@@ -69,19 +73,34 @@ func (s *Sampler) Prompt(text string) []int32 {
 	return s.bpe.EncodeWithSpecial(tokenizer.RenderChat(*s.Chat, []tokenizer.Message{{Role: "user", Content: text}}, true))
 }
 
+// SamplerSource says where `train sample` loads its model from.
+type SamplerSource struct {
+	Checkpoint string // a run's final.safetensors
+	ModelDir   string // a Hugging Face model folder
+	// ChatTemplate and SystemPrompt are task.chat_template and
+	// task.system_prompt ("" for the defaults).
+	ChatTemplate, SystemPrompt string
+	// IDsOnly: the prompt is token ids, so a Hugging Face folder without
+	// tokenizer.json is accepted (the Sampler's Tok is then nil).
+	IDsOnly bool
+}
+
 // LoadSampler loads a model for generation from a checkpoint (a run's
-// final.safetensors) or a Hugging Face folder. chatTemplate and
-// systemPrompt are task.chat_template and task.system_prompt ("" for the
-// defaults). A checkpoint of a --model run finds its tokenizer from its
-// metadata, or in modelDir when that is given too.
-func LoadSampler(b backend.Backend, checkpoint, modelDir, chatTemplate, systemPrompt string) (*Sampler, error) {
+// final.safetensors) or a Hugging Face folder. A checkpoint of a --model
+// run finds its tokenizer from its metadata, or in src.ModelDir when that
+// is given too.
+func LoadSampler(b backend.Backend, src SamplerSource) (*Sampler, error) {
+	checkpoint, modelDir, chatTemplate, systemPrompt := src.Checkpoint, src.ModelDir, src.ChatTemplate, src.SystemPrompt
+	if checkpoint == "" && modelDir != "" && src.IDsOnly && !isFile(filepath.Join(modelDir, model.HFTokenizerFile)) {
+		return loadUntokenized(b, modelDir)
+	}
 	switch {
 	case checkpoint != "":
 		m, meta, err := model.LoadCheckpoint(b, checkpoint)
 		if err != nil {
 			return nil, err
 		}
-		src, err := checkpointSource(checkpoint, meta)
+		src, err := CheckpointSource(checkpoint, meta)
 		if err != nil {
 			return nil, err
 		}
@@ -93,13 +112,13 @@ func LoadSampler(b backend.Backend, checkpoint, modelDir, chatTemplate, systemPr
 			eos, _ := tok.Special(tokenizer.EOS)
 			return &Sampler{Model: m, Tok: tok, EOS: eos}, nil
 		}
-		bpe, tpl, src, err := checkpointTokenizer(checkpoint, src, modelDir, m.Cfg.Vocab, chatTemplate, systemPrompt)
+		bpe, tpl, src, err := CheckpointTokenizer(checkpoint, src, modelDir, m.Cfg.Vocab, chatTemplate, systemPrompt)
 		if err != nil {
 			return nil, err
 		}
 		return &Sampler{Model: m, Tok: bpe, EOS: src.EOS, Chat: &tpl, bpe: bpe}, nil
 	case modelDir != "":
-		m, bpe, tpl, src, err := loadHFFolder(b, modelDir, chatTemplate, systemPrompt)
+		m, bpe, tpl, src, err := LoadFolder(b, modelDir, chatTemplate, systemPrompt)
 		if err != nil {
 			return nil, err
 		}
@@ -108,9 +127,32 @@ func LoadSampler(b backend.Backend, checkpoint, modelDir, chatTemplate, systemPr
 	return nil, errors.New("give --checkpoint FILE (a run's final.safetensors) or --model DIR (a Hugging Face model folder)")
 }
 
-// loadHFFolder loads the weights and the tokenizer of a Hugging Face
+// loadUntokenized loads the weights of a Hugging Face folder that has no
+// tokenizer.json, for prompts given as token ids: the EOS is the first of
+// generation_config.json's and config.json's eos_token_id (none: -1, so
+// generation runs to its length).
+func loadUntokenized(b backend.Backend, dir string) (*Sampler, error) {
+	m, info, err := model.LoadHF(b, dir)
+	if err != nil {
+		return nil, err
+	}
+	hints, err := generationEOS(dir)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range info.EOSTokenIDs {
+		hints = append(hints, int32(id))
+	}
+	eos := int32(-1)
+	if len(hints) > 0 {
+		eos = hints[0]
+	}
+	return &Sampler{Model: m, EOS: eos}, nil
+}
+
+// LoadFolder loads the weights and the tokenizer of a Hugging Face
 // folder. A missing tokenizer.json is reported before any weight is read.
-func loadHFFolder(b backend.Backend, dir, chatTemplate, systemPrompt string) (*model.Model, *tokenizer.BPE, tokenizer.ChatTemplate, *hfSource, error) {
+func LoadFolder(b backend.Backend, dir, chatTemplate, systemPrompt string) (*model.Model, *tokenizer.BPE, tokenizer.ChatTemplate, *Source, error) {
 	var tpl tokenizer.ChatTemplate
 	tokPath := filepath.Join(dir, model.HFTokenizerFile)
 	if isFile(filepath.Join(dir, model.HFConfigFile)) && !isFile(tokPath) {
@@ -127,7 +169,7 @@ func loadHFFolder(b backend.Backend, dir, chatTemplate, systemPrompt string) (*m
 	for _, id := range info.EOSTokenIDs {
 		hints = append(hints, int32(id))
 	}
-	src := &hfSource{Dir: absPath(dir), Arch: info.Architecture, Dtype: exportDtype(info.TorchDtype), Tokenizer: absPath(tokPath)}
+	src := &Source{Dir: absPath(dir), Arch: info.Architecture, Dtype: exportDtype(info.TorchDtype), Tokenizer: absPath(tokPath)}
 	bpe, tpl, err := openHFTokenizer(src, hints, m.Cfg.Vocab, fmt.Sprintf("--model %s: config.json", dir), chatTemplate, systemPrompt)
 	if err != nil {
 		return nil, nil, tpl, nil, err
@@ -135,30 +177,32 @@ func loadHFFolder(b backend.Backend, dir, chatTemplate, systemPrompt string) (*m
 	return m, bpe, tpl, src, nil
 }
 
-// checkpointSource reads the hfSource a checkpoint's run state carries;
+// CheckpointSource reads the Source a checkpoint's run state carries;
 // nil for a character-vocabulary run.
-func checkpointSource(path string, meta map[string]string) (*hfSource, error) {
-	var st runState
+func CheckpointSource(path string, meta map[string]string) (*Source, error) {
+	var st struct {
+		Extra map[string]string `json:"extra"`
+	}
 	if raw := meta["state"]; raw != "" {
 		if err := json.Unmarshal([]byte(raw), &st); err != nil {
 			return nil, fmt.Errorf("checkpoint %s: bad run state: %w", path, err)
 		}
 	}
-	raw := st.Extra[hfExtraKey]
+	raw := st.Extra[ExtraKey]
 	if raw == "" {
 		return nil, nil
 	}
-	src := &hfSource{}
+	src := &Source{}
 	if err := json.Unmarshal([]byte(raw), src); err != nil {
-		return nil, fmt.Errorf("checkpoint %s: bad %s: %w", path, hfExtraKey, err)
+		return nil, fmt.Errorf("checkpoint %s: bad %s: %w", path, ExtraKey, err)
 	}
 	return src, nil
 }
 
-// checkpointTokenizer opens the tokenizer of a checkpoint: the one its
+// CheckpointTokenizer opens the tokenizer of a checkpoint: the one its
 // metadata names (src), or modelDir's when given (modelDir then also names
 // the export architecture).
-func checkpointTokenizer(path string, src *hfSource, modelDir string, vocab int, chatTemplate, systemPrompt string) (*tokenizer.BPE, tokenizer.ChatTemplate, *hfSource, error) {
+func CheckpointTokenizer(path string, src *Source, modelDir string, vocab int, chatTemplate, systemPrompt string) (*tokenizer.BPE, tokenizer.ChatTemplate, *Source, error) {
 	var hints []int32
 	if modelDir != "" {
 		s, h, err := folderSource(modelDir)
@@ -181,7 +225,7 @@ func checkpointTokenizer(path string, src *hfSource, modelDir string, vocab int,
 
 // folderSource describes a Hugging Face folder from its config.json
 // without reading weights, with its EOS hints.
-func folderSource(dir string) (*hfSource, []int32, error) {
+func folderSource(dir string) (*Source, []int32, error) {
 	path := filepath.Join(dir, model.HFConfigFile)
 	raw, err := os.ReadFile(path)
 	if err != nil {
@@ -207,7 +251,7 @@ func folderSource(dir string) (*hfSource, []int32, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("--model %s: %s: eos_token_id: %v", dir, path, err)
 	}
-	src := &hfSource{Dir: absPath(dir), Arch: hc.Architectures[0], Dtype: exportDtype(hc.TorchDtype), Tokenizer: absPath(tokPath)}
+	src := &Source{Dir: absPath(dir), Arch: hc.Architectures[0], Dtype: exportDtype(hc.TorchDtype), Tokenizer: absPath(tokPath)}
 	return src, append(hints, ids...), nil
 }
 
@@ -215,7 +259,7 @@ func folderSource(dir string) (*hfSource, []int32, error) {
 // vocabulary, resolves the chat template and the EOS token (recorded in src
 // and in the tokenizer's EOS special). modelWhat names the model side in
 // errors.
-func openHFTokenizer(src *hfSource, eosHints []int32, vocab int, modelWhat, chatTemplate, systemPrompt string) (*tokenizer.BPE, tokenizer.ChatTemplate, error) {
+func openHFTokenizer(src *Source, eosHints []int32, vocab int, modelWhat, chatTemplate, systemPrompt string) (*tokenizer.BPE, tokenizer.ChatTemplate, error) {
 	var tpl tokenizer.ChatTemplate
 	bpe, err := tokenizer.LoadBPE(src.Tokenizer)
 	if err != nil {
@@ -337,33 +381,15 @@ func isFile(p string) bool {
 	return err == nil && st.Mode().IsRegular()
 }
 
-// useHF makes the env speak a Hugging Face tokenizer and records the source
-// in the run state (so checkpoints carry it).
-func (e *env) useHF(bpe *tokenizer.BPE, tpl tokenizer.ChatTemplate, src *hfSource) error {
-	e.tok, e.eos = bpe, src.EOS
-	e.form.bpe, e.form.chat, e.form.hf = bpe, tpl, src
-	b, err := json.Marshal(src)
-	if err != nil {
-		return err
-	}
-	e.state.Extra[hfExtraKey] = string(b)
-	return nil
-}
-
 // hfSideFiles are copied from the source folder into <out>/hf.
 func hfSideFiles() []string {
 	return []string{"tokenizer_config.json", "generation_config.json", "special_tokens_map.json", "vocab.json", "merges.txt"}
 }
 
-// exportHF writes the final model of a --model run as a Hugging Face folder
-// in <out>/hf with the tokenizer files; nothing for other runs.
-func (e *env) exportHF() error {
-	src := e.form.hf
-	if src == nil {
-		return nil
-	}
-	dir := filepath.Join(e.out, "hf")
-	if err := e.m.SaveHF(dir, src.Arch, src.Dtype); err != nil {
+// Export writes m as a Hugging Face folder dir in src's architecture and
+// dtype, with src's tokenizer files beside it.
+func Export(m *model.Model, src *Source, dir string) error {
+	if err := m.SaveHF(dir, src.Arch, src.Dtype); err != nil {
 		return err
 	}
 	files := map[string]string{model.HFTokenizerFile: src.Tokenizer}
@@ -378,7 +404,7 @@ func (e *env) exportHF() error {
 		if err != nil {
 			return fmt.Errorf("export %s: %w", dir, err)
 		}
-		if err := writeFileAtomic(filepath.Join(dir, name), data); err != nil {
+		if err := atomicfile.Write(filepath.Join(dir, name), data); err != nil {
 			return fmt.Errorf("export %s: %w", dir, err)
 		}
 	}

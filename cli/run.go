@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"encoding/json"
@@ -54,6 +54,7 @@ func runStages(cmd *cobra.Command, cfg train.Config, c *common) error {
 	if err != nil {
 		return err
 	}
+	defer be.Close()
 	if out == "" {
 		out = filepath.Join("runs", cfg.Name)
 	}
@@ -82,7 +83,7 @@ func loadRunConfig(dir string) (train.Config, error) {
 	if _, err := os.Stat(p); err != nil {
 		return train.Config{}, fmt.Errorf("--resume %s: no config.yaml there (%v)", dir, err)
 	}
-	return loadConfig(nil, p)
+	return loadConfigFrom(nil, p, true)
 }
 
 // newEngine picks the engine named by the device key for a run whose model

@@ -1,4 +1,7 @@
-package train
+// Package compare runs the comparison grid of `train compare` (methods ×
+// seeds × tasks over train.Run at equal sampled-token budgets) and writes
+// its report: compare.md, compare.json and one PNG per task.
+package compare
 
 import (
 	"bufio"
@@ -13,6 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/sirl-dev/sirl/backend"
+	"github.com/sirl-dev/sirl/train"
 )
 
 // CurvePoint is one held-out evaluation during RL.
@@ -27,26 +31,27 @@ type RunResult struct {
 	Task, Method string
 	Seed         int
 	Curve        []CurvePoint
-	Summary      Summary
+	Summary      train.Summary
 }
 
 // stage0Method names the Stage-0 (SFT + repair cold start) entry of a
 // comparison's results: one per (task, seed), with no curve.
 const stage0Method = "stage0"
 
-// CompareOptions are `train compare`'s settings beyond the config.
-type CompareOptions struct {
-	Out       string
-	Log       io.Writer
-	NewEngine func(Config) (backend.Backend, error)
+// Options are `train compare`'s settings beyond the config.
+type Options struct {
+	Out string    // the comparison folder
+	Log io.Writer // progress
+	// NewEngine opens a fresh engine for one run; Run closes it.
+	NewEngine func(train.Config) (backend.Backend, error)
 }
 
-// Compare runs methods × seeds × tasks: one Stage-0 checkpoint (SFT with
+// Run runs methods × seeds × tasks: one Stage-0 checkpoint (SFT with
 // the repair cold start) per (task, seed), then every method from it until
 // rl.token_budget sampled tokens, with held-out evaluations at
 // rl.eval_points fractions of the budget; then writes compare.md,
 // compare.json and one PNG per task.
-func Compare(ctx context.Context, cfg Config, opt CompareOptions) ([]RunResult, error) {
+func Run(ctx context.Context, cfg train.Config, opt Options) ([]RunResult, error) {
 	cc := cfg.Compare
 	if cfg.RL.TokenBudget <= 0 {
 		return nil, fmt.Errorf("config key rl.token_budget: compare needs an equal sampled-token budget (> 0)")
@@ -74,7 +79,7 @@ func Compare(ctx context.Context, cfg Config, opt CompareOptions) ([]RunResult, 
 			stage0 := base
 			// Stage 0 reads no RL, SIRL or eval key: resetting them makes its
 			// config, and so its reuse, independent of the RL settings compared.
-			d := Defaults()
+			d := train.Defaults()
 			stage0.RL, stage0.SIRL, stage0.Eval = d.RL, d.SIRL, d.Eval
 			stage0.Stages = []string{"sft"}
 			stage0.Name = fmt.Sprintf("%s-stage0-seed%d", tk, seed)
@@ -86,12 +91,13 @@ func Compare(ctx context.Context, cfg Config, opt CompareOptions) ([]RunResult, 
 			}
 			done++
 			results = append(results, RunResult{Task: tk, Method: stage0Method, Seed: seed, Summary: s0})
-			startAcc, _ := s0["sft.eval.greedy_accuracy"].(float64)
+			startAcc, _ := s0.Float("sft." + train.KeyEvalGreedy)
 			ckpt := filepath.Join(dir0, "final.safetensors")
 			for _, method := range cc.Methods {
 				mc := base
-				apply, _ := methodOverrides(method)
-				apply(&mc)
+				if err := train.ApplyMethod(&mc, method); err != nil {
+					return nil, fmt.Errorf("config key compare.methods: %w", err)
+				}
 				mc.Stages = []string{"rl", "eval"}
 				mc.RL.Steps = 1 << 30 // the token budget ends the run
 				mc.Name = fmt.Sprintf("%s-%s-seed%d", tk, method, seed)
@@ -108,8 +114,8 @@ func Compare(ctx context.Context, cfg Config, opt CompareOptions) ([]RunResult, 
 					return nil, err
 				}
 				curve = append([]CurvePoint{{Tokens: 0, Accuracy: startAcc}}, curve...)
-				if acc, ok := sum["rl.eval.greedy_accuracy"].(float64); ok {
-					tok, _ := sum["rl.tokens.decoded"].(float64)
+				if acc, ok := sum.Float("rl." + train.KeyEvalGreedy); ok {
+					tok, _ := sum.Float(train.KeyRLDecoded)
 					if last := curve[len(curve)-1]; last.Tokens < tok {
 						curve = append(curve, CurvePoint{Tokens: tok, Accuracy: acc})
 					}
@@ -118,7 +124,7 @@ func Compare(ctx context.Context, cfg Config, opt CompareOptions) ([]RunResult, 
 			}
 		}
 	}
-	if err := writeCompare(opt.Out, cfg, results); err != nil {
+	if err := writeReport(opt.Out, cfg, results); err != nil {
 		return results, err
 	}
 	return results, nil
@@ -129,8 +135,8 @@ func Compare(ctx context.Context, cfg Config, opt CompareOptions) ([]RunResult, 
 // this run's config byte for byte is read back instead of rerun, so an
 // interrupted comparison resumes and one extended with new methods runs
 // only those. It reports whether the run was reused.
-func runOne(ctx context.Context, cfg Config, dir, ckpt string, opt CompareOptions, reuse bool) (Summary, bool, error) {
-	cfg.Compare = CompareConfig{} // the grid is not part of one run's config
+func runOne(ctx context.Context, cfg train.Config, dir, ckpt string, opt Options, reuse bool) (train.Summary, bool, error) {
+	cfg.Compare = train.CompareConfig{} // the grid is not part of one run's config
 	y, err := yaml.Marshal(cfg)
 	if err != nil {
 		return nil, false, err
@@ -146,16 +152,14 @@ func runOne(ctx context.Context, cfg Config, dir, ckpt string, opt CompareOption
 		return nil, false, err
 	}
 	// A GPU engine holds its memory pools until closed.
-	if c, ok := be.(interface{ Close() error }); ok {
-		defer c.Close()
-	}
-	sum, err := Run(ctx, be, cfg, Options{Out: dir, Checkpoint: ckpt, Log: io.Discard, ConfigYAML: y})
+	defer be.Close()
+	sum, err := train.Run(ctx, be, cfg, train.Options{Out: dir, Checkpoint: ckpt, Log: io.Discard, ConfigYAML: y})
 	return sum, false, err
 }
 
 // finishedRun reads dir's summary.json when dir holds a finished run of
 // exactly this config.
-func finishedRun(dir string, configYAML []byte) (Summary, bool) {
+func finishedRun(dir string, configYAML []byte) (train.Summary, bool) {
 	prev, err := os.ReadFile(filepath.Join(dir, "config.yaml"))
 	if err != nil || !bytes.Equal(prev, configYAML) {
 		return nil, false
@@ -164,7 +168,7 @@ func finishedRun(dir string, configYAML []byte) (Summary, bool) {
 	if err != nil {
 		return nil, false
 	}
-	var sum Summary
+	var sum train.Summary
 	if json.Unmarshal(b, &sum) != nil {
 		return nil, false
 	}
@@ -186,12 +190,12 @@ func readCurve(path string) ([]CurvePoint, error) {
 		if err := json.Unmarshal(sc.Bytes(), &row); err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
-		acc, ok := row["eval/greedy_accuracy"].(float64)
-		if !ok || row["stage"] != "rl" {
+		acc, ok := row[train.MetricGreedyAccuracy].(float64)
+		if !ok || row[train.MetricStage] != "rl" {
 			continue
 		}
-		tok, _ := row["tokens/decoded_cumulative"].(float64)
-		step, _ := row["step"].(float64)
+		tok, _ := row[train.MetricDecodedCumulative].(float64)
+		step, _ := row[train.MetricStep].(float64)
 		out = append(out, CurvePoint{Tokens: tok, Step: int(step), Accuracy: acc})
 	}
 	return out, sc.Err()

@@ -1,69 +1,17 @@
-package train
+package compare
 
 import (
 	"encoding/json"
 	"fmt"
-	"image/color"
 	"maps"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 
-	"gonum.org/v1/gonum/stat"
-	"gonum.org/v1/gonum/stat/distuv"
-	"gonum.org/v1/plot"
-	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/vg"
+	"github.com/sirl-dev/sirl/internal/atomicfile"
+	"github.com/sirl-dev/sirl/train"
 )
-
-// accAt interpolates a curve's accuracy at a token count.
-func accAt(c []CurvePoint, tok float64) float64 {
-	if len(c) == 0 {
-		return math.NaN()
-	}
-	if tok <= c[0].Tokens {
-		return c[0].Accuracy
-	}
-	for i := 1; i < len(c); i++ {
-		if tok <= c[i].Tokens {
-			a, b := c[i-1], c[i]
-			if b.Tokens == a.Tokens {
-				return b.Accuracy
-			}
-			f := (tok - a.Tokens) / (b.Tokens - a.Tokens)
-			return a.Accuracy + f*(b.Accuracy-a.Accuracy)
-		}
-	}
-	return c[len(c)-1].Accuracy
-}
-
-// auc is the area under accuracy vs budget fraction over [0, 1].
-func auc(c []CurvePoint, budget float64) float64 {
-	const n = 100
-	s := 0.0
-	for i := 0; i <= n; i++ {
-		w := 1.0
-		if i == 0 || i == n {
-			w = 0.5
-		}
-		s += w * accAt(c, budget*float64(i)/n)
-	}
-	return s / n
-}
-
-// meanCI is the mean and the half-width of its 95 % t-interval.
-func meanCI(xs []float64) (float64, float64) {
-	m := stat.Mean(xs, nil)
-	if len(xs) < 2 {
-		return m, 0
-	}
-	sd := stat.StdDev(xs, nil)
-	t := distuv.StudentsT{Mu: 0, Sigma: 1, Nu: float64(len(xs) - 1)}.Quantile(0.975)
-	return m, t * sd / math.Sqrt(float64(len(xs)))
-}
 
 // methodStats aggregates one method on one task over seeds.
 type methodStats struct {
@@ -92,15 +40,15 @@ func summarise(task, method string, runs []RunResult, budget float64) methodStat
 		a50 = append(a50, accAt(r.Curve, 0.5*budget))
 		a100 = append(a100, accAt(r.Curve, budget))
 		au = append(au, auc(r.Curve, budget))
-		f := func(k string) float64 { v, _ := r.Summary[k].(float64); return v }
-		ms.Decoded += f("rl.tokens.decoded")
-		ms.Prefilled += f("rl.tokens.prefilled")
-		ms.Trained += f("rl.tokens.trained")
-		ms.Wall += f("wall_seconds")
-		loc += f("rl.localised")
-		locOK += f("rl.localised_correct")
-		ms.Attempted += f("rl.failures_attempted")
-		ms.Corrected += f("rl.failures_corrected")
+		f := func(k string) float64 { v, _ := r.Summary.Float(k); return v }
+		ms.Decoded += f(train.KeyRLDecoded)
+		ms.Prefilled += f(train.KeyRLPrefilled)
+		ms.Trained += f(train.KeyRLTrained)
+		ms.Wall += f(train.KeyWallSeconds)
+		loc += f(train.KeyRLLocalised)
+		locOK += f(train.KeyRLLocalisedCorrect)
+		ms.Attempted += f(train.KeyRLAttempted)
+		ms.Corrected += f(train.KeyRLCorrected)
 	}
 	n := math.Max(1, float64(ms.Seeds))
 	ms.Decoded, ms.Prefilled, ms.Trained, ms.Wall = ms.Decoded/n, ms.Prefilled/n, ms.Trained/n, ms.Wall/n
@@ -189,8 +137,8 @@ func stage0Line(tk string, runs []RunResult) string {
 		if r.Task != tk || r.Method != stage0Method {
 			continue
 		}
-		p := fmt.Sprintf("seed %d: %v SFT steps, policy %.3f", r.Seed, r.Summary["sft.steps_run"], r.Summary["sft.eval.greedy_accuracy"])
-		if v, ok := r.Summary["sft.eval.repair_accuracy"].(float64); ok {
+		p := fmt.Sprintf("seed %d: %v SFT steps, policy %.3f", r.Seed, r.Summary[train.KeySFTStepsRun], r.Summary["sft."+train.KeyEvalGreedy])
+		if v, ok := r.Summary[train.KeySFTRepairAccuracy].(float64); ok {
 			p += fmt.Sprintf(", repair %.3f", v)
 		}
 		parts = append(parts, p)
@@ -203,14 +151,14 @@ func stage0Line(tk string, runs []RunResult) string {
 
 func pm(v [2]float64) string { return fmt.Sprintf("%.3f ± %.3f", v[0], v[1]) }
 
-// writeCompare writes compare.md, compare.json and <task>.png.
-func writeCompare(out string, cfg Config, runs []RunResult) error {
+// writeReport writes compare.md, compare.json and <task>.png.
+func writeReport(out string, cfg train.Config, runs []RunResult) error {
 	budget := float64(cfg.RL.TokenBudget)
 	var md strings.Builder
 	js := map[string]any{"token_budget": budget, "seeds": cfg.Compare.Seeds, "device": "", "tasks": map[string]any{}}
 	fmt.Fprintf(&md, "# Comparison at equal sampled tokens\n\nBudget: %.0f sampled (decoded) tokens per run; seeds %v; mean ± 95 %% CI (t) over seeds. Accuracy is held-out greedy accuracy, interpolated at 25/50/100 %% of the budget; AUC is over the budget fraction [0, 1]. Every method starts from the same Stage-0 checkpoint per seed.\n\n", budget, cfg.Compare.Seeds)
 	for _, r := range runs {
-		if d, ok := r.Summary["device"].(string); ok {
+		if d, ok := r.Summary[train.KeyDevice].(string); ok {
 			js["device"] = d
 			fmt.Fprintf(&md, "Device: %s.\n\n", d)
 			break
@@ -250,53 +198,8 @@ func writeCompare(out string, cfg Config, runs []RunResult) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(out, "compare.json"), b); err != nil {
+	if err := atomicfile.Write(filepath.Join(out, "compare.json"), b); err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(out, "compare.md"), []byte(md.String()))
-}
-
-// plotTask draws mean held-out accuracy against sampled tokens per method.
-func plotTask(path, tk string, cfg Config, runs []RunResult, budget float64) error {
-	p := plot.New()
-	p.Title.Text = "held-out greedy accuracy vs sampled tokens: " + tk
-	p.X.Label.Text = "sampled tokens"
-	p.Y.Label.Text = "greedy accuracy"
-	methods := append([]string(nil), cfg.Compare.Methods...)
-	sort.Strings(methods)
-	for i, m := range methods {
-		const n = 20
-		pts := make(plotter.XYs, n+1)
-		for k := 0; k <= n; k++ {
-			x := budget * float64(k) / n
-			var ys []float64
-			for _, r := range runs {
-				if r.Task == tk && r.Method == m {
-					ys = append(ys, accAt(r.Curve, x))
-				}
-			}
-			pts[k].X, pts[k].Y = x, stat.Mean(ys, nil)
-		}
-		l, err := plotter.NewLine(pts)
-		if err != nil {
-			return err
-		}
-		l.Color = palette(i)
-		l.Width = vg.Points(1.5)
-		p.Add(l)
-		p.Legend.Add(m, l)
-	}
-	p.Y.Min, p.Y.Max = 0, 1
-	p.Legend.Top = true
-	p.Legend.Left = true
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	return p.Save(7*vg.Inch, 4.5*vg.Inch, path)
-}
-
-func palette(i int) color.Color {
-	cs := []color.RGBA{{31, 119, 180, 255}, {255, 127, 14, 255}, {44, 160, 44, 255}, {214, 39, 40, 255},
-		{148, 103, 189, 255}, {140, 86, 75, 255}, {227, 119, 194, 255}, {127, 127, 127, 255}}
-	return cs[i%len(cs)]
+	return atomicfile.Write(filepath.Join(out, "compare.md"), []byte(md.String()))
 }

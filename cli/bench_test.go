@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -13,7 +13,7 @@ import (
 // TestBenchE2ECPU runs `train bench e2e --device cpu` at tiny shapes through
 // the command and reads its JSON report.
 func TestBenchE2ECPU(t *testing.T) {
-	cmd := newRootCmd()
+	cmd := NewRootCmd()
 	var out, errb bytes.Buffer
 	cmd.SetOut(&out)
 	cmd.SetErr(&errb)
@@ -45,6 +45,7 @@ func TestBenchErrors(t *testing.T) {
 		{[]string{"bench", "gpu"}, `unknown suite "gpu"`},
 		{[]string{"bench", "e2e", "--device", "tpu"}, `"tpu"`},
 		{[]string{"bench", "e2e", "--device", "cpu", "--parts", "train,warp"}, `"warp"`},
+		{[]string{"bench", "e2e", "--device", "cpu", "--parts", "train", "--seq", "1"}, "seq 1"},
 	}
 	if !gpu.Available() {
 		cases = append(cases,
@@ -59,7 +60,7 @@ func TestBenchErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(strings.Join(tc.args[1:], " "), func(t *testing.T) {
-			cmd := newRootCmd()
+			cmd := NewRootCmd()
 			cmd.SetOut(&bytes.Buffer{})
 			cmd.SetErr(&bytes.Buffer{})
 			cmd.SetArgs(tc.args)

@@ -1,6 +1,6 @@
 //go:build cudaemu
 
-package main
+package cli
 
 import (
 	"context"

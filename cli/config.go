@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -43,6 +43,14 @@ func defaultKeys() (map[string]any, error) {
 	}
 	out := map[string]any{}
 	flatten("", m, out)
+	// Keys marshalled with omitempty (0 = unset) are missing above.
+	zero := map[string]bool{}
+	floatKeys(reflect.TypeOf(train.Config{}), "", zero)
+	for k := range zero {
+		if _, ok := out[k]; !ok {
+			out[k] = 0.0
+		}
+	}
 	return out, nil
 }
 
@@ -85,7 +93,7 @@ func addConfigFlags(fs *pflag.FlagSet) error {
 		if fs.Lookup(k) != nil {
 			continue
 		}
-		usage := "config key " + k
+		usage := usageOf(k)
 		switch v := keys[k].(type) {
 		case bool:
 			fs.Bool(k, v, usage)
@@ -116,6 +124,12 @@ func addConfigFlags(fs *pflag.FlagSet) error {
 // SIRL_<KEY> env vars < flags, rejecting unknown keys and bad values with an
 // error that names the key (and the file).
 func loadConfig(fs *pflag.FlagSet, path string) (train.Config, error) {
+	return loadConfigFrom(fs, path, false)
+}
+
+// loadConfigFrom is loadConfig; resolved marks a run folder's config.yaml,
+// where every key is explicit, so that no key is derived from another.
+func loadConfigFrom(fs *pflag.FlagSet, path string, resolved bool) (train.Config, error) {
 	var cfg train.Config
 	keys, err := defaultKeys()
 	if err != nil {
@@ -183,10 +197,30 @@ func loadConfig(fs *pflag.FlagSet, path string) (train.Config, error) {
 		msg := strings.ReplaceAll(err.Error(), "decoding failed due to the following error(s):", "")
 		return cfg, fmt.Errorf("config %s: %s", name, strings.Join(strings.Fields(msg), " "))
 	}
+	if !resolved {
+		userSet := func(k string) bool {
+			_, inFile := flat[k]
+			_, inEnv := os.LookupEnv("SIRL_" + strings.ToUpper(strings.ReplaceAll(k, ".", "_")))
+			return inFile || inEnv || (fs != nil && fs.Changed(k))
+		}
+		followEpsilon(&cfg, userSet)
+	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, fmt.Errorf("config %s: %w", name, err)
 	}
 	return cfg, nil
+}
+
+// followEpsilon gives GSPO's sequence clip range the token-level range a
+// user set (rl.epsilon, rl.epsilon_high) when the GSPO keys are not set, so
+// that a user's value reaches GSPO and is recorded in config.yaml.
+func followEpsilon(cfg *train.Config, userSet func(key string) bool) {
+	if userSet("rl.epsilon") && !userSet("rl.gspo_epsilon") {
+		cfg.RL.GSPOEpsilon = cfg.RL.Epsilon
+	}
+	if userSet("rl.epsilon_high") && !userSet("rl.gspo_epsilon_high") {
+		cfg.RL.GSPOEpsilonHigh = cfg.RL.EpsilonHigh
+	}
 }
 
 // knownEnv reports whether SIRL_X names a config key (or a reserved var).

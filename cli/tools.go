@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"encoding/json"
@@ -11,10 +11,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sirl-dev/sirl/backend"
+	"github.com/sirl-dev/sirl/compare"
+	"github.com/sirl-dev/sirl/hf"
 	"github.com/sirl-dev/sirl/memplan"
 	"github.com/sirl-dev/sirl/rollout"
 	"github.com/sirl-dev/sirl/tokenizer"
-	"github.com/sirl-dev/sirl/train"
 )
 
 func newCompareCmd() *cobra.Command {
@@ -40,7 +41,7 @@ func newCompareCmd() *cobra.Command {
 		if err := os.WriteFile(out+"/config.yaml", yml, 0o644); err != nil {
 			return err
 		}
-		_, err = train.Compare(cmd.Context(), cfg, train.CompareOptions{Out: out, Log: cmd.ErrOrStderr(), NewEngine: newEngine})
+		_, err = compare.Run(cmd.Context(), cfg, compare.Options{Out: out, Log: cmd.ErrOrStderr(), NewEngine: newEngine})
 		if err != nil {
 			return err
 		}
@@ -91,7 +92,9 @@ func newSampleCmd() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		s, err := loadForSampling(be, c, chat, cfg.Task.SystemPrompt)
+		defer be.Close()
+		s, err := hf.LoadSampler(be, hf.SamplerSource{Checkpoint: c.checkpoint, ModelDir: c.modelDir,
+			ChatTemplate: chat, SystemPrompt: cfg.Task.SystemPrompt, IDsOnly: ids != ""})
 		if err != nil {
 			return err
 		}
@@ -120,23 +123,25 @@ func newSampleCmd() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		res := map[string]any{"ids": out[0].Tokens, "text": s.Tok.Decode(out[0].Tokens), "finished": out[0].Finished}
+		// Without a tokenizer (--ids on a folder with no tokenizer.json)
+		// there is no text: the ids are the output.
+		res := map[string]any{"ids": out[0].Tokens, "finished": out[0].Finished}
+		if s.Tok != nil {
+			res["text"] = s.Tok.Decode(out[0].Tokens)
+		}
 		if c.json {
 			enc := json.NewEncoder(cmd.OutOrStdout())
 			enc.SetEscapeHTML(false)
 			return enc.Encode(res)
 		}
+		if s.Tok == nil {
+			fmt.Fprintln(cmd.OutOrStdout(), out[0].Tokens)
+			return nil
+		}
 		fmt.Fprintln(cmd.OutOrStdout(), res["text"])
 		return nil
 	}
 	return cmd
-}
-
-// loadForSampling loads a model with its tokenizer from --checkpoint (the
-// character vocabulary, or the tokenizer a --model run recorded) or from a
-// Hugging Face folder (--model); see train.LoadSampler.
-func loadForSampling(be backend.Backend, c *common, chatTemplate, systemPrompt string) (*train.Sampler, error) {
-	return train.LoadSampler(be, c.checkpoint, c.modelDir, chatTemplate, systemPrompt)
 }
 
 func newTokenizeCmd() *cobra.Command {

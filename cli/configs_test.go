@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"math/rand/v2"
@@ -18,7 +18,7 @@ import (
 // loads it; cli_test.go checks the loading itself) is embedded in the binary
 // and resolves to a valid model shape.
 func TestShippedConfigsModels(t *testing.T) {
-	files, err := filepath.Glob("configs/*.yaml")
+	files, err := filepath.Glob("../configs/*.yaml")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no configs/*.yaml (%v)", err)
 	}
@@ -65,7 +65,7 @@ func resolvedModel(cfg train.Config) (model.Config, error) {
 // longer t1/t2/t4 tasks, an equal token budget, and room in max_seq and
 // max_response_len for the longest traces and repair contexts.
 func TestCompareGPUConfig(t *testing.T) {
-	cfg, err := loadConfig(nil, "configs/compare-gpu.yaml")
+	cfg, err := loadConfig(nil, "../configs/compare-gpu.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
