@@ -142,7 +142,8 @@ func Run(ctx context.Context, be backend.Backend, cfg Config, opt Options) (Summ
 func (e *env) setupTask() error {
 	tc := e.cfg.Task
 	opts := task.Options{Mod: tc.Mod, Train: tc.TrainFile, Test: tc.TestFile, Hard: tc.HardFile,
-		PromptKey: tc.PromptKey, AnswerKey: tc.AnswerKey, PromptSuffix: tc.PromptSuffix, MaxRows: tc.MaxRows}
+		PromptKey: tc.PromptKey, AnswerKey: tc.AnswerKey, PromptSuffix: tc.PromptSuffix, MaxRows: tc.MaxRows,
+		StepCheck: tc.StepCheck}
 	if tc.Name == "math" {
 		if e.cfg.SFT.RepairPairs > 0 && contains(e.cfg.Stages, "sft") {
 			return fmt.Errorf("config key sft.repair_pairs: task math has no error injector for the repair cold start; set it to 0")
