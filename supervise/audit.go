@@ -6,6 +6,8 @@ const (
 	RuleAnswerOnly     = "answer_only"
 	RuleTooFar         = "too_far"
 	RuleForeignSymbols = "foreign_symbols"
+	RuleBrokenCopy     = "broken_copy"
+	RuleStepCheck      = "step_check"
 )
 
 // AuditInput is everything the deterministic audit h of METHOD.md §3.6.1
@@ -30,6 +32,13 @@ type AuditInput struct {
 	// come from the prompt does (rule "foreign_symbols", a task option). Nil
 	// disables the rule.
 	FromPrompt func(prompt, repaired string) bool
+	// KeepsCopies reports whether the repair keeps the spans the failure
+	// copied verbatim from the prompt (rule "broken_copy", a task option).
+	// Nil disables the rule.
+	KeepsCopies func(failed, repaired string) bool
+	// CheckSteps is a step checker the user declared for the task (rule
+	// "step_check"): every step of the repair holds. Nil disables the rule.
+	CheckSteps func(repaired string) bool
 }
 
 // AuditConfig holds the audit thresholds.
@@ -52,7 +61,11 @@ func DefaultAuditConfig() AuditConfig { return AuditConfig{DeltaMax: 0.9} }
 //	answer_only      the script touches at least one token outside the answer
 //	                 span (an empty script fails here too);
 //	too_far          Δ̄_edit(y, ȳ) ≤ DeltaMax;
-//	foreign_symbols  (only when FromPrompt is set) symbols come from the prompt.
+//	foreign_symbols  (only when FromPrompt is set) symbols come from the prompt;
+//	broken_copy      (only when KeepsCopies is set) the edit keeps what the
+//	                 failure copied verbatim from the prompt;
+//	step_check       (only when CheckSteps is set) every step holds by the
+//	                 user's step checker.
 //
 // It uses no process labels; the "off" and "oracle" audit ablations are the
 // caller's business.
@@ -71,6 +84,12 @@ func Audit(in AuditInput, cfg AuditConfig) (ok bool, rule string) {
 	}
 	if in.FromPrompt != nil && !in.FromPrompt(in.Prompt, in.Repaired) {
 		return false, RuleForeignSymbols
+	}
+	if in.KeepsCopies != nil && !in.KeepsCopies(in.Failed, in.Repaired) {
+		return false, RuleBrokenCopy
+	}
+	if in.CheckSteps != nil && !in.CheckSteps(in.Repaired) {
+		return false, RuleStepCheck
 	}
 	return true, ""
 }

@@ -68,6 +68,41 @@ func TestAudit(t *testing.T) {
 	}
 }
 
+// TestAuditOptionalRules: the task options broken_copy and step_check
+// reject what they name and nothing when unset.
+func TestAuditOptionalRules(t *testing.T) {
+	keeps := func(y, r string) bool { return !strings.Contains(y, "+1") || strings.Contains(r, "+1") }
+	holds := func(r string) bool { return !strings.Contains(r, "1+1=3") }
+	cases := []struct {
+		name          string
+		y, yb         string
+		copies, check bool
+		ok            bool
+		rule          string
+	}{
+		{"broken copy", "1+1=3;#3", "1+2=3;#3", true, false, false, RuleBrokenCopy},
+		{"copy kept", "1+1=3;#3", "1+1=2;#2", true, true, true, ""},
+		{"copy rule off", "1+1=3;#3", "1+2=3;#3", false, false, true, ""},
+		{"step fails", "1+1=4;#4", "1+1=3;#3", false, true, false, RuleStepCheck},
+		{"step rule off", "1+1=4;#4", "1+1=3;#3", false, false, true, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			in := auditInput("1+1", c.y, c.yb)
+			if c.copies {
+				in.KeepsCopies = keeps
+			}
+			if c.check {
+				in.CheckSteps = holds
+			}
+			ok, rule := Audit(in, DefaultAuditConfig())
+			if ok != c.ok || rule != c.rule {
+				t.Fatalf("Audit = %v %q, want %v %q", ok, rule, c.ok, c.rule)
+			}
+		})
+	}
+}
+
 // Answer-span ops always form a tail of an ordered script.
 func TestAnswerSpanOpsAreATail(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))

@@ -24,9 +24,18 @@ const maxJSONLLine = 16 << 20
 // FirstWrongStep compares with the reference solution step by step, which is
 // only approximate when the data admits several valid traces; InjectError
 // changes one digit of step k and keeps the later steps and the answer as
-// they were, since generic data cannot be re-derived.
+// they were, since generic data cannot be re-derived — unless the user
+// declares the steps to be checkable equations (task.step_check: arith),
+// when the error propagates through the later steps. The label-free checks
+// the method applies to repairs and anchors (provenance, kept copies, the
+// step checker) are in jsonl_checks.go.
 type JSONL struct {
 	train, test, hard []Problem
+	// provenance: the data's solutions satisfy the provenance rule, so
+	// FromPrompt applies it (see jsonl_checks.go).
+	provenance bool
+	// stepCheck is task.step_check: "" or "arith".
+	stepCheck string
 }
 
 // jsonlSource is the Data of a problem read from a file: where it came from.
@@ -55,6 +64,7 @@ func NewJSONL(train, test, hard string) (*JSONL, error) {
 		}
 		*f.dst = ps
 	}
+	j.calibrate()
 	return j, nil
 }
 
@@ -64,7 +74,9 @@ func NewJSONLProblems(train, test, hard []Problem) (*JSONL, error) {
 	if len(train) == 0 {
 		return nil, errors.New("task jsonl: no training problems")
 	}
-	return &JSONL{train: train, test: test, hard: hard}, nil
+	j := &JSONL{train: train, test: test, hard: hard}
+	j.calibrate()
+	return j, nil
 }
 
 // LoadJSONL reads a JSONL file of problems. Blank lines are skipped; any
@@ -218,11 +230,18 @@ func (j *JSONL) FirstWrongStep(p Problem, response string) int {
 	return -1
 }
 
-// InjectError replaces one digit of step k of the reference solution by a
-// different digit and keeps every other step and the answer unchanged
-// (generic data cannot be re-derived); ok is false when k is out of range or
-// step k has no digit.
+// InjectError corrupts step k of the reference solution. With the "arith"
+// step checker the steps are equations, so the error propagates as a real
+// one does: step k gets a wrong result and every later step is re-derived
+// from it (see injectPropagated). Otherwise one digit of step k changes and
+// every other step and the answer stay as they were (generic data cannot be
+// re-derived). ok is false when k is out of range or step k has no digit.
 func (j *JSONL) InjectError(rng *rand.Rand, p Problem, k int) (string, bool) {
+	if j.stepCheck == "arith" {
+		if out, ok := injectPropagated(rng, p, k); ok {
+			return out, true
+		}
+	}
 	steps, ans, ok := ParseTrace(p.Solution)
 	if !ok || k < 0 || k >= len(steps) {
 		return "", false

@@ -24,6 +24,9 @@ type Options struct {
 	AnswerKey    string `mapstructure:"answer_key" json:"answer_key" yaml:"answer_key"`
 	PromptSuffix string `mapstructure:"prompt_suffix" json:"prompt_suffix" yaml:"prompt_suffix"`
 	MaxRows      int    `mapstructure:"max_rows" json:"max_rows" yaml:"max_rows"`
+	// StepCheck is the jsonl task's step checker: "" (none) or "arith"
+	// (every step an equation of integer expressions that holds).
+	StepCheck string `mapstructure:"step_check" json:"step_check" yaml:"step_check"`
 	// Template renders the math task's prompts (nil: the plain template).
 	Template *tokenizer.ChatTemplate `mapstructure:"-" json:"-" yaml:"-"`
 }
@@ -48,7 +51,14 @@ func New(name string, opts Options) (Task, error) {
 	case "t7":
 		return NewT7(), nil
 	case "jsonl":
-		return NewJSONL(opts.Train, opts.Test, opts.Hard)
+		j, err := NewJSONL(opts.Train, opts.Test, opts.Hard)
+		if err != nil {
+			return nil, err
+		}
+		if err := j.SetStepCheck(opts.StepCheck); err != nil {
+			return nil, err
+		}
+		return j, nil
 	case "math":
 		m, err := LoadMath(MathConfig{TrainPath: opts.Train, TestPath: opts.Test, PromptKey: opts.PromptKey,
 			AnswerKey: opts.AnswerKey, PromptSuffix: opts.PromptSuffix, MaxRows: opts.MaxRows, Template: opts.Template})

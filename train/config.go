@@ -6,6 +6,7 @@ package train
 
 import (
 	"fmt"
+	"github.com/sirl-dev/sirl/task"
 	"strings"
 
 	"github.com/sirl-dev/sirl/tokenizer"
@@ -94,6 +95,11 @@ type TaskConfig struct {
 	ChatTemplate string `mapstructure:"chat_template" yaml:"chat_template"`
 	// SystemPrompt, when set, is the system turn of every chat prompt.
 	SystemPrompt string `mapstructure:"system_prompt" yaml:"system_prompt"`
+	// StepCheck is the jsonl task's step checker: "" (none) or "arith"
+	// (every step an equation of integer expressions that holds; the
+	// method's audit then rejects repairs and anchors whose steps do not
+	// hold, and the cold start propagates injected errors).
+	StepCheck string `mapstructure:"step_check" yaml:"step_check"`
 }
 
 // OptimConfig is AdamW with linear warm-up then a constant or cosine rate.
@@ -333,6 +339,7 @@ func (c *Config) Validate() error {
 		oneOf("sirl.gates", c.SIRL.Gates, "diff", "oracle"),
 		nonNeg("task.max_rows", c.Task.MaxRows),
 		chatTemplateKey(c.Task.ChatTemplate),
+		oneOf("task.step_check", c.Task.StepCheck, task.StepChecks()...),
 		nonNeg("eval.samples", c.Eval.Samples),
 		nonNeg("rl.eval_points", c.RL.EvalPoints),
 		inRange("eval.temperature", c.Eval.Temperature, 0, 10),
@@ -377,6 +384,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SFT.TargetRepairAccuracy > 0 && c.SFT.RepairPairs == 0 {
 		checks = append(checks, fmt.Errorf("config key sft.target_repair_accuracy: needs the repair cold start (sft.repair_pairs > 0)"))
+	}
+	if c.Task.StepCheck != "" && c.Task.Name != "jsonl" {
+		checks = append(checks, fmt.Errorf("config key task.step_check: only the jsonl task takes a step checker (task.name is %q)", c.Task.Name))
 	}
 	for _, s := range c.Stages {
 		checks = append(checks, oneOf("stages", s, "sft", "rl", "eval"))

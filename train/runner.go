@@ -180,7 +180,8 @@ func (e *env) checkTask() error {
 func (e *env) setupTask() error {
 	tc := e.cfg.Task
 	opts := task.Options{Mod: tc.Mod, Train: tc.TrainFile, Test: tc.TestFile, Hard: tc.HardFile,
-		PromptKey: tc.PromptKey, AnswerKey: tc.AnswerKey, PromptSuffix: tc.PromptSuffix, MaxRows: tc.MaxRows}
+		PromptKey: tc.PromptKey, AnswerKey: tc.AnswerKey, PromptSuffix: tc.PromptSuffix, MaxRows: tc.MaxRows,
+		StepCheck: tc.StepCheck}
 	if tc.Name == "math" {
 		if e.form.bpe == nil {
 			return fmt.Errorf("task math needs a Hugging Face model and its tokenizer: pass --model DIR (or --checkpoint of a --model run); the character vocabulary cannot encode real data")

@@ -244,20 +244,27 @@ func (e *env) answerStart(y []int32) int {
 	return e.layoutOf(y).answer
 }
 
-// auditedAnchors keeps the correct samples that pass the audit's rule 4
-// (foreign_symbols: operands copied from the prompt) when the task has it
-// and sirl.audit_from_prompt is on. An anchor is what the repair mode copies
-// from and, in the sibling variant, the positive side of the pair itself; a
-// correct answer reached through miscopied operands (a lucky chain) would
-// otherwise be reinforced exactly at the miscopied tokens.
+// auditedAnchors keeps the correct samples that pass the audit's
+// label-free checks of a single response: rule 4 (foreign_symbols: operands
+// copied from the prompt) when the task has it and sirl.audit_from_prompt is
+// on, and the user's step checker (step_check) when the task has one. An
+// anchor is what the repair mode copies from and, in the sibling variant,
+// the positive side of the pair itself; a correct answer reached through
+// miscopied operands or arithmetic that does not hold (a lucky chain) would
+// otherwise be reinforced exactly at the wrong tokens.
 func (s *sirlState) auditedAnchors(e *env, g *group, C []int, st *rlStep) []int {
-	fp, ok := e.task.(task.FromPrompter)
-	if !ok || !s.cfg.AuditFromPrompt || s.cfg.Audit != "rules" {
+	if s.cfg.Audit != "rules" {
+		return C
+	}
+	fp, hasFP := e.task.(task.FromPrompter)
+	hasFP = hasFP && s.cfg.AuditFromPrompt
+	sc, hasSC := e.task.(task.StepChecker)
+	if !hasFP && !hasSC {
 		return C
 	}
 	kept := C[:0:0]
 	for _, c := range C {
-		if fp.FromPrompt(g.prob, g.texts[c]) {
+		if (!hasFP || fp.FromPrompt(g.prob, g.texts[c])) && (!hasSC || sc.CheckSteps(g.prob, g.texts[c])) {
 			kept = append(kept, c)
 		}
 	}

@@ -122,6 +122,12 @@ func (s *sirlState) audit(e *env, f *failure, yb []int32, text string, es superv
 	if fp, ok := e.task.(task.FromPrompter); ok && s.cfg.AuditFromPrompt {
 		in.FromPrompt = func(_, r string) bool { return fp.FromPrompt(f.g.prob, r) }
 	}
+	if ck, ok := e.task.(task.CopyKeeper); ok && s.cfg.AuditFromPrompt {
+		in.KeepsCopies = func(y, r string) bool { return ck.KeepsCopies(f.g.prob, y, r) }
+	}
+	if sc, ok := e.task.(task.StepChecker); ok {
+		in.CheckSteps = func(r string) bool { return sc.CheckSteps(f.g.prob, r) }
+	}
 	return supervise.Audit(in, supervise.AuditConfig{DeltaMax: s.cfg.DeltaMax, MaxLen: e.cfg.Task.MaxResponseLen})
 }
 
