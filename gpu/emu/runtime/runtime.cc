@@ -182,8 +182,12 @@ std::string deadlock(Ctx* c) {
   const Fiber* x = nullptr;
   for (Fiber* f : c->fibers) {
     if (f->idx >= c->n) break;
-    if (!w && (f->state == WAIT_BAR || f->state == WAIT_WARP)) w = f;
+    if (!w && f->state == WAIT_WARP) w = f; // the more specific report
     if (!x && f->state == EXITED) x = f;
+  }
+  for (Fiber* f : c->fibers) {
+    if (f->idx >= c->n) break;
+    if (!w && f->state == WAIT_BAR) w = f;
   }
   if (!w) return "no thread can run";
   std::string s = fmt("deadlock: thread (%u,%u,%u) waits at %s (%s:%d)", w->t.tid.x, w->t.tid.y, w->t.tid.z,
