@@ -60,12 +60,18 @@ func attnScale(scale float32, d int) float64 {
 // runAttnBackward runs the engine's forward then backward and checks dq, dk,
 // dv against refAttentionBackward and finite differences.
 func runAttnBackward(h *harness, c attnCase) {
+	runAttnBackwardDT(h, c, dtypeTol{backend.F32, tolAcc})
+}
+
+// runAttnBackwardDT is runAttnBackward with q, k, v, dout and out of dtype
+// dt.dt (gradients fp32), checked with dt.tol; finite differences for fp32.
+func runAttnBackwardDT(h *harness, c attnCase, dt dtypeTol) {
 	nq, nk := c.b*c.t*c.h*c.d, c.b*c.t*c.kvh*c.d
-	q, qv := h.input(backend.F32, h.normal(nq, 1), c.b, c.t, c.h, c.d)
-	k, kv := h.input(backend.F32, h.normal(nk, 1), c.b, c.t, c.kvh, c.d)
-	v, vv := h.input(backend.F32, h.normal(nk, 1), c.b, c.t, c.kvh, c.d)
-	dy, dyv := h.input(backend.F32, h.normal(nq, 1), c.b, c.t, c.h, c.d)
-	out, lse := h.output(backend.F32, c.b, c.t, c.h, c.d), h.output(backend.F32, c.b, c.h, c.t)
+	q, qv := h.input(dt.dt, h.normal(nq, 1), c.b, c.t, c.h, c.d)
+	k, kv := h.input(dt.dt, h.normal(nk, 1), c.b, c.t, c.kvh, c.d)
+	v, vv := h.input(dt.dt, h.normal(nk, 1), c.b, c.t, c.kvh, c.d)
+	dy, dyv := h.input(dt.dt, h.normal(nq, 1), c.b, c.t, c.h, c.d)
+	out, lse := h.output(dt.dt, c.b, c.t, c.h, c.d), h.output(backend.F32, c.b, c.h, c.t)
 	p := backend.AttnParams{Heads: c.h, KVHeads: c.kvh, HeadDim: c.d}
 	h.e.AttentionForward(out, lse, q, k, v, p)
 	dq, dk, dv := h.output(backend.F32, c.b, c.t, c.h, c.d), h.output(backend.F32, c.b, c.t, c.kvh, c.d), h.output(backend.F32, c.b, c.t, c.kvh, c.d)
@@ -73,9 +79,12 @@ func runAttnBackward(h *harness, c attnCase) {
 	s := attnScale(0, c.d)
 	rq, rk, rv := refAttentionBackward(dyv, qv, kv, vv, c.b, c.t, c.h, c.kvh, c.d, s)
 	gq, gk, gv := h.get(dq), h.get(dk), h.get(dv)
-	h.check("dq", gq, rq, tolAcc)
-	h.check("dk", gk, rk, tolAcc)
-	h.check("dv", gv, rv, tolAcc)
+	h.check("dq", gq, rq, dt.tol)
+	h.check("dk", gk, rk, dt.tol)
+	h.check("dv", gv, rv, dt.tol)
+	if dt.dt != backend.F32 {
+		return
+	}
 	loss := func() float64 {
 		o, _ := refAttention(qv, kv, vv, c.b, c.t, c.h, c.kvh, c.d, s)
 		return dot(dyv, o)
