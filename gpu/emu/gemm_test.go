@@ -93,7 +93,7 @@ func gemmCase(t *testing.T, d *Device, g Gemm, rng *rand.Rand) {
 				} else {
 					got = float64(C.f32()[at])
 				}
-				if math.Abs(got-want) > tol {
+				if !(math.Abs(got-want) <= tol) { // NaN fails
 					t.Fatalf("%+v: C[batch %d](%d,%d) = %v, want %v", g, bi, i, j, got, want)
 				}
 			}
