@@ -1,11 +1,11 @@
 // runtime.cc: the emulator's execution engine, compiled into the same shared
 // library as the kernels. Blocks run one after another; the threads of a
-// block are fibers on the launching OS thread, started with ucontext and
-// switched with _setjmp/_longjmp, scheduled in forward or reverse thread
-// order. A fiber runs until it reaches a barrier (__syncthreads), a warp
-// collective (shuffle, vote, mma) or its end; barriers complete when every
-// participant has arrived, and a state where nothing can run is a deadlock.
-#include <setjmp.h>
+// block are fibers on the launching OS thread (a small stack switch on
+// x86-64, ucontext elsewhere), scheduled warp by warp in forward or reverse
+// thread order. A fiber runs until it reaches a barrier (__syncthreads), a
+// warp collective (shuffle, vote, mma) or its end; barriers complete when
+// every participant has arrived, and a state where nothing can run is a
+// deadlock.
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +21,65 @@
 
 __thread const sirl_emu_thread* sirl_emu_tls_thread;
 __thread const sirl_emu_grid* sirl_emu_tls_grid;
+
+// Context switching. A context is a saved stack pointer (x86-64: the
+// callee-saved registers are on the stack; MXCSR and the x87 control word
+// are not switched, as no kernel changes them).
+#if defined(__x86_64__) && !defined(SIRL_EMU_UCONTEXT)
+extern "C" void sirl_emu_swap(void** save, void* load) __attribute__((visibility("hidden")));
+asm(R"(
+  .text
+  .globl sirl_emu_swap
+  .hidden sirl_emu_swap
+  .type sirl_emu_swap,@function
+sirl_emu_swap:
+  pushq %rbp
+  pushq %rbx
+  pushq %r12
+  pushq %r13
+  pushq %r14
+  pushq %r15
+  movq %rsp, (%rdi)
+  movq %rsi, %rsp
+  popq %r15
+  popq %r14
+  popq %r13
+  popq %r12
+  popq %rbx
+  popq %rbp
+  ret
+  .size sirl_emu_swap,.-sirl_emu_swap
+)");
+namespace {
+struct Context {
+  void* sp;
+};
+// ctx_init makes ctx start entry on the stack [stack, stack+size).
+void ctx_init(Context* ctx, char* stack, size_t size, void (*entry)()) {
+  uintptr_t top = ((uintptr_t)stack + size) & ~(uintptr_t)15;
+  uint64_t* p = (uint64_t*)top;
+  *--p = 0;                // entry's return address (it never returns)
+  *--p = (uint64_t)entry;  // popped by ret
+  for (int i = 0; i < 6; i++) *--p = 0; // rbp rbx r12 r13 r14 r15
+  ctx->sp = p;
+}
+inline void ctx_switch(Context* from, Context* to) { sirl_emu_swap(&from->sp, to->sp); }
+} // namespace
+#else
+namespace {
+struct Context {
+  ucontext_t uc;
+};
+void ctx_init(Context* ctx, char* stack, size_t size, void (*entry)()) {
+  getcontext(&ctx->uc);
+  ctx->uc.uc_stack.ss_sp = stack;
+  ctx->uc.uc_stack.ss_size = size;
+  ctx->uc.uc_link = nullptr;
+  makecontext(&ctx->uc, entry, 0);
+}
+inline void ctx_switch(Context* from, Context* to) { swapcontext(&from->uc, &to->uc); }
+} // namespace
+#endif
 
 namespace {
 
@@ -51,9 +110,7 @@ struct Fiber {
   Ctx* ctx;
   int idx, warp, lane;
   int state;
-  bool started;
-  jmp_buf jb;
-  ucontext_t uc;
+  Context sw;
   char* stack;
   const char* wfile;
   int wline;
@@ -69,7 +126,7 @@ struct Fiber {
 
 struct Ctx {
   std::vector<Fiber*> fibers;
-  jmp_buf sched;
+  Context sched;
   Fiber* cur;
   sirl_emu_grid grid;
   const Kernel* k;
@@ -77,6 +134,7 @@ struct Ctx {
   int n;
   int exited, bar_arrived;
   std::vector<unsigned> warp_arrived; // lanes waiting at a warp collective
+  std::vector<unsigned> warp_exist;   // lanes that exist in each warp
   bool restart, failed;
   std::string err;
   char* dyn;
@@ -109,9 +167,7 @@ void fail(Ctx* c, const Fiber* f, const std::string& msg) {
   c->err = (f ? where(c, f) + ": " : std::string("kernel ") + c->k->name + ": ") + msg;
 }
 
-inline void yield(Fiber* f) {
-  if (!_setjmp(f->jb)) _longjmp(f->ctx->sched, 1);
-}
+inline void yield(Fiber* f) { ctx_switch(&f->sw, &f->ctx->sched); }
 
 // fault ends the current fiber's part in the launch with an error.
 [[noreturn]] void fault(const std::string& msg) {
@@ -119,7 +175,8 @@ inline void yield(Fiber* f) {
   Fiber* f = c->cur;
   fail(c, f, msg);
   f->state = FAULTED;
-  _longjmp(c->sched, 1);
+  ctx_switch(&f->sw, &c->sched); // never resumed: the launch resets its fibers
+  abort();
 }
 
 void fiber_main() {
@@ -133,14 +190,7 @@ void fiber_main() {
   }
 }
 
-void fiber_reset(Fiber* f) {
-  getcontext(&f->uc);
-  f->uc.uc_stack.ss_sp = f->stack;
-  f->uc.uc_stack.ss_size = kStack;
-  f->uc.uc_link = nullptr;
-  makecontext(&f->uc, fiber_main, 0);
-  f->started = false;
-}
+void fiber_reset(Fiber* f) { ctx_init(&f->sw, f->stack, kStack, fiber_main); }
 
 Fiber* fiber_new(Ctx* c) {
   size_t page = (size_t)sysconf(_SC_PAGESIZE);
@@ -157,13 +207,7 @@ Fiber* fiber_new(Ctx* c) {
 void resume(Ctx* c, Fiber* f) {
   c->cur = f;
   sirl_emu_tls_thread = &f->t;
-  if (!_setjmp(c->sched)) {
-    if (!f->started) {
-      f->started = true;
-      setcontext(&f->uc);
-    }
-    _longjmp(f->jb, 1);
-  }
+  ctx_switch(&c->sched, &f->sw);
 }
 
 const char* state_name(const Fiber* f) {
@@ -226,15 +270,24 @@ bool run_block(Ctx* c, bool reverse) {
   c->bar_arrived = 0;
   for (unsigned& w : c->warp_arrived) w = 0;
   poison_block(c);
+  int nw = (n + 31) / 32;
   for (;;) {
+    // Warp by warp, each warp's lanes until none can run (its collectives
+    // complete on the way); a completed block barrier restarts the sweep.
     bool ran = false;
     c->restart = false;
-    for (int s = 0; s < n && !c->restart; s++) {
-      Fiber* f = c->fibers[reverse ? n - 1 - s : s];
-      while (f->state == READY && !c->restart) {
-        ran = true;
-        resume(c, f);
-        if (c->failed) return false;
+    for (int wi = 0; wi < nw && !c->restart; wi++) {
+      int lo = (reverse ? nw - 1 - wi : wi) * 32, hi = lo + 32 < n ? lo + 32 : n;
+      for (bool progress = true; progress && !c->restart;) {
+        progress = false;
+        for (int li = 0; li < hi - lo && !c->restart; li++) {
+          Fiber* f = c->fibers[reverse ? hi - 1 - li : lo + li];
+          while (f->state == READY && !c->restart) {
+            ran = progress = true;
+            resume(c, f);
+            if (c->failed) return false;
+          }
+        }
       }
     }
     if (c->exited == n) break;
@@ -261,9 +314,7 @@ bool warp_complete(Ctx* c, Fiber* f);
 
 void warp_collective(Fiber* f) {
   Ctx* c = f->ctx;
-  int base = f->warp * 32;
-  unsigned exist = 0;
-  for (int l = 0; l < 32 && base + l < c->n; l++) exist |= 1u << l;
+  unsigned exist = c->warp_exist[f->warp];
   if (!(f->mask >> f->lane & 1u)) fault(fmt("%s (%s:%d) with mask 0x%08x that excludes the calling lane %d",
                                             state_name(f), f->wfile, f->wline, f->mask, f->lane));
   if (f->mask & ~exist)
@@ -448,6 +499,8 @@ int sirl_emu_launch(void* ctx, int ki, const int grid[3], const int block[3], lo
     c->fibers.push_back(f);
   }
   c->warp_arrived.assign((size_t)(c->n + 31) / 32, 0u);
+  c->warp_exist.assign((size_t)(c->n + 31) / 32, 0xffffffffu);
+  if (c->n % 32) c->warp_exist.back() = (1u << (c->n % 32)) - 1u;
   for (int i = 0; i < c->n; i++) {
     Fiber* f = c->fibers[i];
     f->t.tid.x = (unsigned)(i % block[0]);
@@ -502,7 +555,7 @@ void sirl_emu_syncthreads(const char* file, int line) {
   if (++c->bar_arrived == c->n) {
     for (int i = 0; i < c->n; i++) {
       Fiber* o = c->fibers[i];
-      if (o->wline != line || strcmp(o->wfile, file) != 0) {
+      if (o->wline != line || (o->wfile != file && strcmp(o->wfile, file) != 0)) {
         f->state = READY;
         fault(fmt("barrier divergence: this thread is at __syncthreads (%s:%d), thread (%u,%u,%u) at __syncthreads "
                   "(%s:%d)",
