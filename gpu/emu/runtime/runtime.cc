@@ -6,27 +6,9 @@
 // warp collective (shuffle, vote, mma) or its end; barriers complete when
 // every participant has arrived, and a state where nothing can run is a
 // deadlock.
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/mman.h>
-#include <ucontext.h>
-#include <unistd.h>
+#include "internal.h"
 
-#include <string>
-#include <vector>
-
-#include "prelude.h"
-
-__thread const sirl_emu_thread* sirl_emu_tls_thread;
-__thread const sirl_emu_grid* sirl_emu_tls_grid;
-
-// Context switching. A context is a saved stack pointer (x86-64: the
-// callee-saved registers are on the stack; MXCSR and the x87 control word
-// are not switched, as no kernel changes them).
 #if defined(__x86_64__) && !defined(SIRL_EMU_UCONTEXT)
-extern "C" void sirl_emu_swap(void** save, void* load) __attribute__((visibility("hidden")));
 asm(R"(
   .text
   .globl sirl_emu_swap
@@ -50,98 +32,17 @@ sirl_emu_swap:
   ret
   .size sirl_emu_swap,.-sirl_emu_swap
 )");
-namespace {
-struct Context {
-  void* sp;
-};
-// ctx_init makes ctx start entry on the stack [stack, stack+size).
-void ctx_init(Context* ctx, char* stack, size_t size, void (*entry)()) {
-  uintptr_t top = ((uintptr_t)stack + size) & ~(uintptr_t)15;
-  uint64_t* p = (uint64_t*)top;
-  *--p = 0;                // entry's return address (it never returns)
-  *--p = (uint64_t)entry;  // popped by ret
-  for (int i = 0; i < 6; i++) *--p = 0; // rbp rbx r12 r13 r14 r15
-  ctx->sp = p;
-}
-inline void ctx_switch(Context* from, Context* to) { sirl_emu_swap(&from->sp, to->sp); }
-} // namespace
-#else
-namespace {
-struct Context {
-  ucontext_t uc;
-};
-void ctx_init(Context* ctx, char* stack, size_t size, void (*entry)()) {
-  getcontext(&ctx->uc);
-  ctx->uc.uc_stack.ss_sp = stack;
-  ctx->uc.uc_stack.ss_size = size;
-  ctx->uc.uc_link = nullptr;
-  makecontext(&ctx->uc, entry, 0);
-}
-inline void ctx_switch(Context* from, Context* to) { swapcontext(&from->uc, &to->uc); }
-} // namespace
 #endif
 
-namespace {
+__thread const sirl_emu_thread* sirl_emu_tls_thread;
+__thread const sirl_emu_grid* sirl_emu_tls_grid;
 
-struct Kernel {
-  std::string name;
-  int bounds;
-  void (*tramp)(void*, void**);
-  void* fn;
-  std::vector<int> sizes, isptr;
-};
+namespace sirl_emu_rt {
 
 std::vector<Kernel>& registry() {
   static std::vector<Kernel> r;
   return r;
 }
-
-enum State { READY, WAIT_BAR, WAIT_WARP, EXITED, FAULTED };
-enum Coll { C_SHFL, C_VOTE, C_MMA };
-
-const size_t kStack = 256 << 10;
-const size_t kGuard = 256; // bytes after dynamic shared memory, checked after each block
-const size_t kStaticLimit = 48 << 10;
-
-struct Ctx;
-
-struct Fiber {
-  sirl_emu_thread t;
-  Ctx* ctx;
-  int idx, warp, lane;
-  int state;
-  Context sw;
-  char* stack;
-  const char* wfile;
-  int wline;
-  // warp collective in progress
-  int coll;
-  unsigned mask;
-  int kind, arg, width, size, pred;
-  uint64_t in;
-  void* out;
-  unsigned a[4], b0, b1;
-  float* c;
-};
-
-struct Ctx {
-  std::vector<Fiber*> fibers;
-  Context sched;
-  Fiber* cur;
-  sirl_emu_grid grid;
-  const Kernel* k;
-  void** args;
-  int n;
-  int exited, bar_arrived;
-  std::vector<unsigned> warp_arrived; // lanes waiting at a warp collective
-  std::vector<unsigned> warp_exist;   // lanes that exist in each warp
-  bool restart, failed;
-  std::string err;
-  char* dyn;
-  size_t dyn_cap, dyn_size, max_total;
-  std::vector<std::pair<void*, size_t>> statics;
-  size_t static_bytes;
-};
 
 __thread Ctx* g_ctx;
 
@@ -167,9 +68,6 @@ void fail(Ctx* c, const Fiber* f, const std::string& msg) {
   c->err = (f ? where(c, f) + ": " : std::string("kernel ") + c->k->name + ": ") + msg;
 }
 
-inline void yield(Fiber* f) { ctx_switch(&f->sw, &f->ctx->sched); }
-
-// fault ends the current fiber's part in the launch with an error.
 [[noreturn]] void fault(const std::string& msg) {
   Ctx* c = g_ctx;
   Fiber* f = c->cur;
@@ -308,128 +206,6 @@ bool run_block(Ctx* c, bool reverse) {
   return true;
 }
 
-// arrive_warp records lane f at a warp collective. It returns true when f
-// completed the collective (the results of every lane are written).
-bool warp_complete(Ctx* c, Fiber* f);
-
-void warp_collective(Fiber* f) {
-  Ctx* c = f->ctx;
-  unsigned exist = c->warp_exist[f->warp];
-  if (!(f->mask >> f->lane & 1u)) fault(fmt("%s (%s:%d) with mask 0x%08x that excludes the calling lane %d",
-                                            state_name(f), f->wfile, f->wline, f->mask, f->lane));
-  if (f->mask & ~exist)
-    fault(fmt("%s (%s:%d) with mask 0x%08x names lanes that do not exist (block of %d threads)", state_name(f),
-              f->wfile, f->wline, f->mask, c->n));
-  c->warp_arrived[f->warp] |= 1u << f->lane;
-  f->state = WAIT_WARP;
-  if ((c->warp_arrived[f->warp] & f->mask) == f->mask) {
-    if (!warp_complete(c, f)) fault(c->err);
-    return;
-  }
-  yield(f);
-}
-
-bool warp_complete(Ctx* c, Fiber* self) {
-  int base = self->warp * 32;
-  unsigned m = self->mask;
-  Fiber* lanes[32] = {};
-  for (int l = 0; l < 32; l++) {
-    if (!(m >> l & 1u)) continue;
-    Fiber* o = c->fibers[base + l];
-    if (o->mask != m || o->coll != self->coll) {
-      c->err = fmt("warp collective mismatch: lane %d is at %s (%s:%d) with mask 0x%08x, lane %d at %s (%s:%d) "
-                   "with mask 0x%08x",
-                   self->lane, state_name(self), self->wfile, self->wline, m, l, state_name(o), o->wfile, o->wline,
-                   o->mask);
-      return false;
-    }
-    lanes[l] = o;
-  }
-  if (self->coll == C_SHFL) {
-    uint64_t vals[32];
-    for (int l = 0; l < 32; l++)
-      if (lanes[l]) vals[l] = lanes[l]->in;
-    for (int l = 0; l < 32; l++) {
-      Fiber* o = lanes[l];
-      if (!o) continue;
-      int w = o->width, seg = (l / w) * w, src = l;
-      switch (o->kind) {
-      case 0: src = seg + ((o->arg % w) + w) % w; break;
-      case 1: src = l ^ o->arg; if (src / w != l / w || src > 31 || src < 0) src = l; break;
-      case 2: src = (l % w) + o->arg < w ? l + o->arg : l; break;
-      case 3: src = (l % w) - o->arg >= 0 ? l - o->arg : l; break;
-      }
-      if (!(m >> src & 1u)) {
-        c->err = fmt("warp shuffle (%s:%d): lane %d reads lane %d, which is not in mask 0x%08x", o->wfile, o->wline, l,
-                     src, m);
-        return false;
-      }
-      memcpy(o->out, &vals[src], (size_t)o->size);
-    }
-  } else if (self->coll == C_VOTE) {
-    unsigned ballot = 0;
-    for (int l = 0; l < 32; l++)
-      if (lanes[l] && lanes[l]->pred) ballot |= 1u << l;
-    for (int l = 0; l < 32; l++) {
-      Fiber* o = lanes[l];
-      if (!o) continue;
-      unsigned r = 0;
-      switch (o->kind) {
-      case 0: r = ballot; break;
-      case 1: r = ballot != 0; break;
-      case 2: r = ballot == m; break;
-      }
-      *(unsigned*)o->out = r;
-    }
-  } else {
-    if (m != 0xffffffffu) {
-      c->err = fmt("mma16816 (%s:%d) needs all 32 lanes, mask 0x%08x", self->wfile, self->wline, m);
-      return false;
-    }
-    // Fragment tables of mma.m16n8k16 .row.col (PTX ISA), g = lane/4, t = lane%4.
-    double A[16][16], B[16][8], C[16][8];
-    auto bf = [](unsigned h) {
-      unsigned u = h << 16;
-      float x;
-      memcpy(&x, &u, 4);
-      return (double)x;
-    };
-    for (int l = 0; l < 32; l++) {
-      Fiber* o = lanes[l];
-      int g = l >> 2, t = l & 3;
-      for (int h = 0; h < 2; h++) {
-        A[g][2 * t + h] = bf(o->a[0] >> (16 * h) & 0xffffu);
-        A[g + 8][2 * t + h] = bf(o->a[1] >> (16 * h) & 0xffffu);
-        A[g][2 * t + 8 + h] = bf(o->a[2] >> (16 * h) & 0xffffu);
-        A[g + 8][2 * t + 8 + h] = bf(o->a[3] >> (16 * h) & 0xffffu);
-        B[2 * t + h][g] = bf(o->b0 >> (16 * h) & 0xffffu);
-        B[2 * t + 8 + h][g] = bf(o->b1 >> (16 * h) & 0xffffu);
-        C[g][2 * t + h] = o->c[h];
-        C[g + 8][2 * t + h] = o->c[2 + h];
-      }
-    }
-    float D[16][8];
-    for (int i = 0; i < 16; i++)
-      for (int j = 0; j < 8; j++) {
-        double s = C[i][j];
-        for (int k = 0; k < 16; k++) s += A[i][k] * B[k][j];
-        D[i][j] = (float)s;
-      }
-    for (int l = 0; l < 32; l++) {
-      Fiber* o = lanes[l];
-      int g = l >> 2, t = l & 3;
-      o->c[0] = D[g][2 * t];
-      o->c[1] = D[g][2 * t + 1];
-      o->c[2] = D[g + 8][2 * t];
-      o->c[3] = D[g + 8][2 * t + 1];
-    }
-  }
-  for (int l = 0; l < 32; l++)
-    if (lanes[l]) lanes[l]->state = READY;
-  c->warp_arrived[self->warp] &= ~m;
-  return true;
-}
-
 Fiber* current(const char* what) {
   Ctx* c = g_ctx;
   if (!c || !c->cur) {
@@ -439,7 +215,9 @@ Fiber* current(const char* what) {
   return c->cur;
 }
 
-} // namespace
+} // namespace sirl_emu_rt
+
+using namespace sirl_emu_rt;
 
 extern "C" {
 
@@ -567,52 +345,6 @@ void sirl_emu_syncthreads(const char* file, int line) {
     c->restart = true;
   }
   yield(f);
-}
-
-void sirl_emu_warp_shfl(unsigned mask, int kind, int arg, int width, const void* in, void* out, int size,
-                        const char* file, int line) {
-  Fiber* f = current("__shfl_sync");
-  if (width <= 0 || width > 32 || (width & (width - 1)) != 0)
-    fault(fmt("warp shuffle (%s:%d) with width %d (must be a power of two <= 32)", file, line, width));
-  f->coll = C_SHFL;
-  f->mask = mask;
-  f->kind = kind;
-  f->arg = arg;
-  f->width = width;
-  f->size = size;
-  f->in = 0;
-  memcpy(&f->in, in, (size_t)size);
-  f->out = out;
-  f->wfile = file;
-  f->wline = line;
-  warp_collective(f);
-}
-
-unsigned sirl_emu_warp_vote(unsigned mask, int kind, int pred, const char* file, int line) {
-  Fiber* f = current("warp vote");
-  unsigned r = 0;
-  f->coll = C_VOTE;
-  f->mask = mask;
-  f->kind = kind;
-  f->pred = pred;
-  f->out = &r;
-  f->wfile = file;
-  f->wline = line;
-  warp_collective(f);
-  return r;
-}
-
-void sirl_emu_mma16816(float c[4], const unsigned a[4], unsigned b0, unsigned b1, const char* file, int line) {
-  Fiber* f = current("mma16816");
-  f->coll = C_MMA;
-  f->mask = 0xffffffffu;
-  memcpy(f->a, a, sizeof f->a);
-  f->b0 = b0;
-  f->b1 = b1;
-  f->c = c;
-  f->wfile = file;
-  f->wline = line;
-  warp_collective(f);
 }
 
 void* sirl_emu_dyn_smem(void) { return current("dynamic shared memory")->ctx->dyn; }
