@@ -40,6 +40,22 @@ func shapeRows() []row {
 		{name: "attention_bwd_bf16_d16", run: func(h *harness) {
 			runAttnBackwardDT(h, attnCase{b: 2, t: 35, h: 4, kvh: 2, d: 16}, bf)
 		}},
+		{name: "kvappend_decode_bf16_d128", run: func(h *harness) { runDecode(h, 128, dtypeTol{backend.BF16, tolAcc}) }},
+		{name: "embedding_bwd_n1500", run: func(h *harness) {
+			// more ids than the sort's 1024 threads, many repeats of each
+			const v, d, n = 40, 24, 1500
+			dtab, d0 := h.input(backend.F32, h.normal(v*d, 1), v, d)
+			dy, dyv := h.input(backend.F32, h.normal(n*d, 1), n, d)
+			ids := randIDs(h, n, v)
+			h.e.EmbeddingBackward(dtab, dy, h.ints(ids, n))
+			ref := make([]float64, v*d)
+			for i, id := range ids {
+				for j := 0; j < d; j++ {
+					ref[int(id)*d+j] += dyv[i*d+j]
+				}
+			}
+			h.check("dtable", sub(h.get(dtab), d0), ref, tolAcc)
+		}},
 		{name: "sample_greedy_bf16_v3000", run: func(h *harness) {
 			const b, v = 3, 3000
 			logits := h.normal(b*v, 2)
