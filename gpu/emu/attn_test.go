@@ -11,10 +11,11 @@ import (
 	"github.com/sirl-dev/sirl/kernels"
 )
 
-// loadKernels loads every kernel of kernels/ (cached across the tests).
+// loadKernels loads every kernel of kernels/ through the default cache,
+// which the engine's tests (package gpu) share.
 func loadKernels(t *testing.T, reverse bool) (*Device, *Module) {
 	t.Helper()
-	d, err := Open(Options{Reverse: reverse, CacheDir: testCache(t)})
+	d, err := Open(Options{Reverse: reverse})
 	if err != nil {
 		t.Fatal(err)
 	}
