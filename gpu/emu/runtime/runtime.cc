@@ -364,6 +364,15 @@ void sirl_emu_static_smem(void* p, size_t n) {
               c->dyn_size, c->max_total));
 }
 
+// sirl_emu_describe writes the running kernel, block and thread (for a
+// fault report); it returns the length, 0 outside a launch.
+int sirl_emu_describe(char* buf, int n) {
+  Ctx* c = g_ctx;
+  if (!c || !c->cur || n <= 0) return 0;
+  int m = snprintf(buf, (size_t)n, "%s", where(c, c->cur).c_str());
+  return m < 0 ? 0 : (m < n ? m : n - 1);
+}
+
 void sirl_emu_trap(const char* file, int line) { fault(fmt("__trap() at %s:%d", file, line)); }
 
 } // extern "C"
