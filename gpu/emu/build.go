@@ -30,7 +30,7 @@ var cxxFlags = []string{"-std=c++17", "-O2", "-fPIC", "-ffp-contract=off", "-fno
 	"-U_FORTIFY_SOURCE", "-DSIRL_EMU", "-w"}
 
 // buildVersion changes whenever the generated code changes shape.
-const buildVersion = "sirl-emu-2"
+const buildVersion = "sirl-emu-3"
 
 func compiler() []string {
 	if c := strings.Fields(os.Getenv("CXX")); len(c) > 0 {
@@ -273,9 +273,9 @@ var (
 
 // transformShared rewrites shared memory declarations for the emulator:
 // `extern __shared__ T x[];` becomes a pointer to the block's dynamic
-// shared memory, and `__shared__ T x[N];` a per-OS-thread static (the
-// block's threads share one OS thread; blocks run one after another)
-// that the runtime poisons the first time a block reaches it.
+// shared memory, and `__shared__ T x[N];` a static (blocks run one after
+// another and a library runs one launch at a time) that the runtime
+// poisons the first time a block reaches it.
 func transformShared(src string) (string, error) {
 	var bad error
 	out := sharedRe.ReplaceAllStringFunc(src, func(m string) string {
@@ -294,7 +294,7 @@ func transformShared(src string) (string, error) {
 			return fmt.Sprintf("%s* %s = (%s*)sirl_emu_dyn_smem();", typ, name, typ)
 		}
 		var b strings.Builder
-		fmt.Fprintf(&b, "static __thread %s;", decl)
+		fmt.Fprintf(&b, "static %s;", decl)
 		for _, p := range parts {
 			ids := identRe.FindAllString(stripBrackets(p), -1)
 			if len(ids) == 0 {

@@ -9,6 +9,7 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -109,7 +110,7 @@ struct Ctx {
 };
 
 std::vector<Kernel>& registry();
-extern __thread Ctx* g_ctx;
+extern Ctx* g_ctx __attribute__((visibility("hidden"))); // the running launch
 
 std::string where(Ctx* c, const Fiber* f);
 std::string fmt(const char* f, ...) __attribute__((format(printf, 1, 2)));

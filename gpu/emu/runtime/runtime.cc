@@ -34,8 +34,8 @@ sirl_emu_swap:
 )");
 #endif
 
-__thread const sirl_emu_thread* sirl_emu_tls_thread;
-__thread const sirl_emu_grid* sirl_emu_tls_grid;
+const sirl_emu_thread* sirl_emu_cur_thread;
+const sirl_emu_grid* sirl_emu_cur_grid;
 
 namespace sirl_emu_rt {
 
@@ -44,7 +44,11 @@ std::vector<Kernel>& registry() {
   return r;
 }
 
-__thread Ctx* g_ctx;
+Ctx* g_ctx;
+
+// launchMu makes launches of this library run one at a time, whichever
+// thread or context they come from.
+std::mutex launchMu;
 
 std::string where(Ctx* c, const Fiber* f) {
   char b[256];
@@ -104,7 +108,7 @@ Fiber* fiber_new(Ctx* c) {
 
 void resume(Ctx* c, Fiber* f) {
   c->cur = f;
-  sirl_emu_tls_thread = &f->t;
+  sirl_emu_cur_thread = &f->t;
   ctx_switch(&c->sched, &f->sw);
 }
 
@@ -260,6 +264,7 @@ void sirl_emu_ctx_free(void* p) {
 // with the message in err.
 int sirl_emu_launch(void* ctx, int ki, const int grid[3], const int block[3], long long dyn, long long max_total,
                     void** args, int reverse, char* err, int errlen) {
+  std::lock_guard<std::mutex> lock(launchMu);
   Ctx* c = (Ctx*)ctx;
   c->k = &registry()[ki];
   c->args = args;
@@ -301,9 +306,9 @@ int sirl_emu_launch(void* ctx, int ki, const int grid[3], const int block[3], lo
   c->grid.bdim = dim3{(unsigned)block[0], (unsigned)block[1], (unsigned)block[2]};
   c->grid.gdim = dim3{(unsigned)grid[0], (unsigned)grid[1], (unsigned)grid[2]};
   Ctx* saved = g_ctx;
-  const sirl_emu_grid* saved_grid = sirl_emu_tls_grid;
+  const sirl_emu_grid* saved_grid = sirl_emu_cur_grid;
   g_ctx = c;
-  sirl_emu_tls_grid = &c->grid;
+  sirl_emu_cur_grid = &c->grid;
   bool ok = true;
   for (int z = 0; z < grid[2] && ok; z++)
     for (int y = 0; y < grid[1] && ok; y++)
@@ -312,8 +317,8 @@ int sirl_emu_launch(void* ctx, int ki, const int grid[3], const int block[3], lo
         ok = run_block(c, reverse != 0);
       }
   g_ctx = saved;
-  sirl_emu_tls_grid = saved_grid;
-  sirl_emu_tls_thread = nullptr;
+  sirl_emu_cur_grid = saved_grid;
+  sirl_emu_cur_thread = nullptr;
   c->cur = nullptr;
   if (!ok) {
     // Fibers stopped mid-kernel are abandoned: restart them from the top.
