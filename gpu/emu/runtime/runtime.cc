@@ -180,14 +180,20 @@ bool run_block(Ctx* c, bool reverse) {
     c->restart = false;
     for (int wi = 0; wi < nw && !c->restart; wi++) {
       int lo = (reverse ? nw - 1 - wi : wi) * 32, hi = lo + 32 < n ? lo + 32 : n;
+      c->sw_lo = lo;
+      c->sw_hi = hi;
+      c->sw_rev = reverse;
       for (bool progress = true; progress && !c->restart;) {
         progress = false;
         for (int li = 0; li < hi - lo && !c->restart; li++) {
-          Fiber* f = c->fibers[reverse ? hi - 1 - li : lo + li];
+          Fiber* f = lane_at(c, li);
           while (f->state == READY && !c->restart) {
             ran = progress = true;
+            c->sw_pos = li;
             resume(c, f);
             if (c->failed) return false;
+            li = c->sw_pos; // yield may have run later lanes directly
+            f = lane_at(c, li);
           }
         }
       }
