@@ -6,10 +6,14 @@
 namespace sirl_emu_rt {
 namespace {
 
-// arrive_warp records lane f at a warp collective. It returns true when f
-// completed the collective (the results of every lane are written).
+// warp_complete runs the collective that self completed: every lane of the
+// mask has arrived; it writes each lane's result and makes the lanes
+// runnable. It returns false (with c->err) when the lanes disagree.
 bool warp_complete(Ctx* c, Fiber* self);
 
+// warp_collective records that f arrived at the collective its fields
+// describe, completes it when f is the last lane of the mask to arrive,
+// and waits otherwise.
 void warp_collective(Fiber* f) {
   Ctx* c = f->ctx;
   unsigned exist = c->warp_exist[f->warp];
