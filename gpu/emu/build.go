@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 )
 
 //go:embed runtime/*
@@ -96,6 +97,14 @@ func (d *Device) build(units, headers map[string]string) (string, bool, error) {
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", false, fmt.Errorf("emu: cache dir %s: %w", dir, err)
+	}
+	// Build folders left by a killed process go after an hour.
+	if old, _ := filepath.Glob(filepath.Join(dir, ".build-*")); len(old) > 0 {
+		for _, o := range old {
+			if st, err := os.Stat(o); err == nil && time.Since(st.ModTime()) > time.Hour {
+				os.RemoveAll(o)
+			}
+		}
 	}
 	tmp, err := os.MkdirTemp(dir, ".build-*")
 	if err != nil {
