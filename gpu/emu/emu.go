@@ -9,9 +9,11 @@
 // barriers and warp collectives (shuffles, votes and the mma.m16n8k16
 // tensor-core instruction); it fails, naming kernel, block and thread, on
 // barrier divergence or deadlock, an oversized block, too much shared
-// memory, or a pointer parameter outside every allocation. Device memory is
-// host memory; GemmStridedBatched is a reference for
-// cublasGemmStridedBatchedEx.
+// memory, a pointer parameter outside every allocation or a parameter
+// packed with a smaller type than the kernel's. Device memory is host
+// memory between guard pages, poisoned with NaN bytes; GemmStridedBatched
+// is a reference for cublasGemmStridedBatchedEx. A library runs one launch
+// at a time. See docs/emulator.md.
 //
 // It is a test instrument: it shows kernel and engine logic, launch shapes
 // and memory plans, never speed or the GPU's memory model.
