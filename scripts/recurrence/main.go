@@ -8,7 +8,7 @@
 //	go run ./scripts/recurrence -out /tmp/rec -seed 1
 //
 // writes train.jsonl, test.jsonl and hard.jsonl under -out. A problem reads
-// "x=4 (x*3+5)%11 n=5" and its solution "(4*3+5)%11=6;(6*3+5)%11=1;...;#v".
+// "x=4 (x*3+5)%7 n=2" and its solution "4*3=12;12+5=17;17%7=3;3*3=9;9+5=14;14%7=0;#0".
 package main
 
 import (
@@ -36,8 +36,9 @@ func gen(rng *rand.Rand, m, n int) problem {
 	b := 1 + rng.IntN(m-1)
 	var steps []string
 	for range n {
-		y := (a*x + b) % m
-		steps = append(steps, fmt.Sprintf("(%d*%d+%d)%%%d=%d", x, a, b, m, y))
+		p, q := a*x, a*x+b
+		y := q % m
+		steps = append(steps, fmt.Sprintf("%d*%d=%d", x, a, p), fmt.Sprintf("%d+%d=%d", p, b, q), fmt.Sprintf("%d%%%d=%d", q, m, y))
 		x = y
 	}
 	prompt := fmt.Sprintf("x=%d (x*%d+%d)%%%d n=%d", x0, a, b, m, n)
@@ -61,10 +62,10 @@ func write(path string, ps []problem) error {
 func main() {
 	out := flag.String("out", "recurrence", "output folder")
 	seed := flag.Uint64("seed", 1, "random seed")
-	mod := flag.Int("mod", 11, "modulus m")
-	minN := flag.Int("min", 3, "fewest iterations (train and test)")
-	maxN := flag.Int("max", 6, "most iterations (train and test)")
-	hardN := flag.Int("hard", 8, "iterations of the hard split")
+	mod := flag.Int("mod", 7, "modulus m")
+	minN := flag.Int("min", 2, "fewest iterations (train and test)")
+	maxN := flag.Int("max", 3, "most iterations (train and test)")
+	hardN := flag.Int("hard", 4, "iterations of the hard split")
 	nTrain := flag.Int("train", 4000, "training problems")
 	nTest := flag.Int("test", 200, "held-out problems (test and hard each)")
 	flag.Parse()
