@@ -46,7 +46,7 @@ func BenchmarkMatMul(b *testing.B) {
 // and gonum's Sgemm on the same shapes.
 func BenchmarkMatMulKernels(b *testing.B) {
 	for _, s := range mmShapes {
-		b.Run("go2x4/"+s.name, func(b *testing.B) {
+		b.Run("go/"+s.name, func(b *testing.B) {
 			e := New(0)
 			e.kern = goKernel
 			benchMatMul(b, e, s.m, s.n, s.k, s.transB)

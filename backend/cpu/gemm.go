@@ -37,9 +37,14 @@ const (
 // goKernel is the portable micro-kernel. A 2×4 tile keeps its 8
 // accumulators and 6 operands in registers (4×4 spills on amd64), which
 // measured fastest of the pure-Go shapes tried.
-var goKernel = gemmKernel{name: "go2x4", mr: 2, nr: 4, micro: microGo2x4}
+var goKernel = gemmKernel{name: "go", mr: 2, nr: 4, micro: microGo2x4}
 
-// microGo2x4 is the portable micro-kernel (mr = 2, nr = 4).
+// bestKernel is the fastest micro-kernel this CPU runs.
+func bestKernel() gemmKernel { return gemmKernels()[0] }
+
+// microGo2x4 is the portable micro-kernel (mr = 2, nr = 4). Like the
+// assembly kernels it accumulates each output as one chain of fused
+// multiply-adds over p in order, so it gives the same bits.
 func microGo2x4(kc int, a, b, acc []float32) {
 	var c00, c01, c02, c03, c10, c11, c12, c13 float32
 	a = a[:2*kc]
@@ -49,14 +54,14 @@ func microGo2x4(kc int, a, b, acc []float32) {
 		bb := b[4*p : 4*p+4 : 4*p+4]
 		a0, a1 := aa[0], aa[1]
 		b0, b1, b2, b3 := bb[0], bb[1], bb[2], bb[3]
-		c00 += a0 * b0
-		c01 += a0 * b1
-		c02 += a0 * b2
-		c03 += a0 * b3
-		c10 += a1 * b0
-		c11 += a1 * b1
-		c12 += a1 * b2
-		c13 += a1 * b3
+		c00 = fma32(a0, b0, c00)
+		c01 = fma32(a0, b1, c01)
+		c02 = fma32(a0, b2, c02)
+		c03 = fma32(a0, b3, c03)
+		c10 = fma32(a1, b0, c10)
+		c11 = fma32(a1, b1, c11)
+		c12 = fma32(a1, b2, c12)
+		c13 = fma32(a1, b3, c13)
 	}
 	acc = acc[:8]
 	acc[0], acc[1], acc[2], acc[3] = c00, c01, c02, c03
@@ -204,6 +209,8 @@ func storeTile(g gemmArgs, acc []float32, i0, rows, j0, cols, nr int, beta float
 	for i := 0; i < rows; i++ {
 		row := g.c[(i0+i)*g.ldc+j0 : (i0+i)*g.ldc+j0+cols]
 		t := acc[i*nr : i*nr+cols]
+		// The conversions round each product, as the assembly kernels do,
+		// where the compiler would otherwise fuse it into the add.
 		switch mode {
 		case mergeStore:
 			for j := range row {
@@ -211,11 +218,11 @@ func storeTile(g gemmArgs, acc []float32, i0, rows, j0, cols, nr int, beta float
 			}
 		case mergeAccum:
 			for j := range row {
-				row[j] += alpha * t[j]
+				row[j] += float32(alpha * t[j])
 			}
 		default:
 			for j := range row {
-				row[j] = beta*row[j] + alpha*t[j]
+				row[j] = float32(beta*row[j]) + float32(alpha*t[j])
 			}
 		}
 	}
@@ -258,10 +265,10 @@ func packB(bp []float32, g gemmArgs, pc, kb, jc, nb, nr int) {
 		pan := bp[jr*kb : (jr+nr)*kb]
 		cols := min(nr, nb-jr)
 		if !g.transB {
-			if cols == 16 && nr == 16 {
+			if cols == nr {
 				for p := 0; p < kb; p++ {
 					o := (pc+p)*g.ldb + jc + jr
-					*(*[16]float32)(pan[p*16 : p*16+16]) = *(*[16]float32)(g.b[o : o+16])
+					copy(pan[p*nr:p*nr+nr], g.b[o:o+nr])
 				}
 				continue
 			}
