@@ -42,15 +42,19 @@ func BenchmarkMatMul(b *testing.B) {
 	}
 }
 
-// BenchmarkMatMulKernels compares the portable Go kernel, the best kernel
-// and gonum's Sgemm on the same shapes.
+// BenchmarkMatMulKernels compares every micro-kernel this CPU runs (on
+// one thread and on all) and gonum's Sgemm on the same shapes.
 func BenchmarkMatMulKernels(b *testing.B) {
 	for _, s := range mmShapes {
-		b.Run("go/"+s.name, func(b *testing.B) {
-			e := New(0)
-			e.kern = goKernel
-			benchMatMul(b, e, s.m, s.n, s.k, s.transB)
-		})
+		for _, kern := range gemmKernels() {
+			for _, threads := range []int{1, 0} {
+				b.Run(fmt.Sprintf("%s/threads%d/%s", kern.name, threads, s.name), func(b *testing.B) {
+					e := New(threads)
+					e.kern = kern
+					benchMatMul(b, e, s.m, s.n, s.k, s.transB)
+				})
+			}
+		}
 		b.Run("gonum/"+s.name, func(b *testing.B) {
 			rng := rand.New(rand.NewPCG(1, 1))
 			a, bb, c := randSlice(rng, s.m*s.k), randSlice(rng, s.k*s.n), make([]float32, s.m*s.n)

@@ -12,7 +12,7 @@ package cpu
 const (
 	gemmKC = 256
 	gemmMC = 96
-	gemmNC = 512
+	gemmNC = 2048
 )
 
 // gemmKernel is a micro-kernel: acc[i*nr+j] = Σ_p a[p*mr+i]·b[p*nr+j] over
@@ -185,21 +185,31 @@ func (kern gemmKernel) run(g gemmArgs, w *gemmWork) {
 			for ic := 0; ic < g.m; ic += gemmMC {
 				mb := min(gemmMC, g.m-ic)
 				packA(ap, g, ic, mb, pc, kb, mr)
-				for jr := 0; jr < nb; jr += nr {
-					bpan := bp[jr*kb : (jr+nr)*kb]
-					for ir := 0; ir < mb; ir += mr {
-						apan := ap[ir*kb : (ir+mr)*kb]
-						if kern.full != nil && ir+mr <= mb && jr+nr <= nb {
-							kern.full(kb, apan, bpan, g.c[(ic+ir)*g.ldc+jc+jr:], g.ldc, g.alpha, beta, mode)
-							continue
-						}
-						kern.micro(kb, apan, bpan, acc)
-						storeTile(g, acc, ic+ir, min(mr, mb-ir), jc+jr, min(nr, nb-jr), nr, beta, mode)
+				// The A micro-panel stays in L1 while the B panels stream
+				// from L2.
+				for ir := 0; ir < mb; ir += mr {
+					apan := ap[ir*kb : (ir+mr)*kb]
+					for jr := 0; jr < nb; jr += nr {
+						bpan := bp[jr*kb : (jr+nr)*kb]
+						kern.tile(g, kb, apan, bpan, acc, ic, ir, mb, jc, jr, nb, beta, mode)
 					}
 				}
 			}
 		}
 	}
+}
+
+// tile computes the mr×nr tile of C at rows ic+ir.., columns jc+jr.. from
+// packed panels and merges it into C (the assembly kernels merge full
+// tiles themselves).
+func (kern gemmKernel) tile(g gemmArgs, kb int, apan, bpan, acc []float32, ic, ir, mb, jc, jr, nb int, beta float32, mode int) {
+	mr, nr := kern.mr, kern.nr
+	if kern.full != nil && ir+mr <= mb && jr+nr <= nb {
+		kern.full(kb, apan, bpan, g.c[(ic+ir)*g.ldc+jc+jr:], g.ldc, g.alpha, beta, mode)
+		return
+	}
+	kern.micro(kb, apan, bpan, acc)
+	storeTile(g, acc, ic+ir, min(mr, mb-ir), jc+jr, min(nr, nb-jr), nr, beta, mode)
 }
 
 // storeTile merges an mr×nr accumulator tile into C rows i0.., columns
@@ -236,15 +246,36 @@ func packA(ap []float32, g gemmArgs, ic, mb, pc, kb, mr int) {
 		rows := min(mr, mb-ir)
 		if g.transA {
 			// op(A)[i][p] = a[p*lda + i]: rows of a are contiguous in i.
-			for p := 0; p < kb; p++ {
-				src := g.a[(pc+p)*g.lda+ic+ir:]
-				dst := pan[p*mr : p*mr+mr]
-				copy(dst[:rows], src[:rows])
-				clear(dst[rows:])
+			o := pc*g.lda + ic + ir
+			switch {
+			case rows == 12 && mr == 12:
+				for p := 0; p < kb; p++ {
+					*(*[12]float32)(pan[p*12 : p*12+12]) = *(*[12]float32)(g.a[o+p*g.lda : o+p*g.lda+12])
+				}
+			case rows == 6 && mr == 6:
+				for p := 0; p < kb; p++ {
+					*(*[6]float32)(pan[p*6 : p*6+6]) = *(*[6]float32)(g.a[o+p*g.lda : o+p*g.lda+6])
+				}
+			default:
+				for p := 0; p < kb; p++ {
+					dst := pan[p*mr : p*mr+mr]
+					copy(dst[:rows], g.a[o+p*g.lda:o+p*g.lda+rows])
+					clear(dst[rows:])
+				}
 			}
 			continue
 		}
-		for i := 0; i < rows; i++ {
+		i := 0
+		for ; i+4 <= rows; i += 4 {
+			o := (ic+ir+i)*g.lda + pc
+			r0, r1 := g.a[o:o+kb], g.a[o+g.lda:o+g.lda+kb]
+			r2, r3 := g.a[o+2*g.lda:o+2*g.lda+kb], g.a[o+3*g.lda:o+3*g.lda+kb]
+			for p, v := range r0 {
+				d := pan[p*mr+i : p*mr+i+4 : p*mr+i+4]
+				d[0], d[1], d[2], d[3] = v, r1[p], r2[p], r3[p]
+			}
+		}
+		for ; i < rows; i++ {
 			src := g.a[(ic+ir+i)*g.lda+pc : (ic+ir+i)*g.lda+pc+kb]
 			for p, v := range src {
 				pan[p*mr+i] = v
