@@ -11,11 +11,21 @@ import "math"
 func fma32(x, y, z float32) float32 {
 	xy := float64(x) * float64(y)
 	r := xy + float64(z)
-	b := math.Float64bits(r)
-	if b&(1<<29-1) != 1<<28 && (b>>52)&0x7ff >= 1023-126 {
+	if !fmaHard(r) {
 		return float32(r)
 	}
 	return fma32Slow(xy, float64(z), r)
+}
+
+// fmaHard reports whether r = x·y + z rounded to float64 may round to
+// another float32 than x·y + z does: when r lies exactly halfway between two
+// float32 values, is below the float32 normal range (but not 0: then the
+// sum is exactly 0), or is not finite. Otherwise float32(r) is the fused
+// result (a float64 holds more than twice a float32's precision, so r is on
+// the same side of every float32 halfway point as the exact sum).
+func fmaHard(r float64) bool {
+	b := math.Float64bits(r)
+	return b&(1<<29-1) == 1<<28 || (b>>52)&0x7ff < 1023-126 && r != 0 || (b>>52)&0x7ff == 0x7ff
 }
 
 // fma32Slow rounds xy + z to float32 given r, the sum rounded to float64.

@@ -44,7 +44,9 @@ func bestKernel() gemmKernel { return gemmKernels()[0] }
 
 // microGo2x4 is the portable micro-kernel (mr = 2, nr = 4). Like the
 // assembly kernels it accumulates each output as one chain of fused
-// multiply-adds over p in order, so it gives the same bits.
+// multiply-adds over p in order, so it gives the same bits: each step is
+// computed in float64 (the product exactly) and rounded to float32, which is
+// the fused result unless fmaHard says otherwise; then fma32 redoes it.
 func microGo2x4(kc int, a, b, acc []float32) {
 	var c00, c01, c02, c03, c10, c11, c12, c13 float32
 	a = a[:2*kc]
@@ -52,16 +54,19 @@ func microGo2x4(kc int, a, b, acc []float32) {
 	for p := 0; p < kc; p++ {
 		aa := a[2*p : 2*p+2 : 2*p+2]
 		bb := b[4*p : 4*p+4 : 4*p+4]
-		a0, a1 := aa[0], aa[1]
-		b0, b1, b2, b3 := bb[0], bb[1], bb[2], bb[3]
-		c00 = fma32(a0, b0, c00)
-		c01 = fma32(a0, b1, c01)
-		c02 = fma32(a0, b2, c02)
-		c03 = fma32(a0, b3, c03)
-		c10 = fma32(a1, b0, c10)
-		c11 = fma32(a1, b1, c11)
-		c12 = fma32(a1, b2, c12)
-		c13 = fma32(a1, b3, c13)
+		a0, a1 := float64(aa[0]), float64(aa[1])
+		b0, b1, b2, b3 := float64(bb[0]), float64(bb[1]), float64(bb[2]), float64(bb[3])
+		r00, r01, r02, r03 := a0*b0+float64(c00), a0*b1+float64(c01), a0*b2+float64(c02), a0*b3+float64(c03)
+		r10, r11, r12, r13 := a1*b0+float64(c10), a1*b1+float64(c11), a1*b2+float64(c12), a1*b3+float64(c13)
+		if fmaHard(r00) || fmaHard(r01) || fmaHard(r02) || fmaHard(r03) ||
+			fmaHard(r10) || fmaHard(r11) || fmaHard(r12) || fmaHard(r13) {
+			x0, x1 := aa[0], aa[1]
+			c00, c01, c02, c03 = fma32(x0, bb[0], c00), fma32(x0, bb[1], c01), fma32(x0, bb[2], c02), fma32(x0, bb[3], c03)
+			c10, c11, c12, c13 = fma32(x1, bb[0], c10), fma32(x1, bb[1], c11), fma32(x1, bb[2], c12), fma32(x1, bb[3], c13)
+			continue
+		}
+		c00, c01, c02, c03 = float32(r00), float32(r01), float32(r02), float32(r03)
+		c10, c11, c12, c13 = float32(r10), float32(r11), float32(r12), float32(r13)
 	}
 	acc = acc[:8]
 	acc[0], acc[1], acc[2], acc[3] = c00, c01, c02, c03

@@ -86,21 +86,18 @@ func TestFMA32(t *testing.T) {
 	}
 	for _, kern := range gemmKernels() {
 		mr, nr := kern.mr, kern.nr
-		d := min(mr, nr)
 		a, b, acc := make([]float32, 2*mr), make([]float32, 2*nr), make([]float32, mr*nr)
-		for i := 0; i < len(cs); i += d {
-			// Output (r, r) gets case i+r; the others are not checked.
-			for r := 0; r < d; r++ {
-				c := cs[(i+r)%len(cs)]
-				a[r], a[mr+r] = c[2], c[0]
-				b[r], b[nr+r] = 1, c[1]
-			}
+		for i, c := range cs {
+			// Case i at output (r, j); every other operand is 0, so no
+			// other output can send the step down another path.
+			r, j := i%mr, i%nr
+			clear(a)
+			clear(b)
+			a[r], a[mr+r] = c[2], c[0]
+			b[j], b[nr+j] = 1, c[1]
 			kern.micro(2, a, b, acc)
-			for r := 0; r < d; r++ {
-				c := cs[(i+r)%len(cs)]
-				if got, want := acc[r*nr+r], fma32(c[0], c[1], fma32(c[2], 1, 0)); !sameBits(got, want) {
-					t.Fatalf("%s: fma(%g, %g, %g) = %g, fma32 %g", kern.name, c[0], c[1], c[2], got, want)
-				}
+			if got, want := acc[r*nr+j], fma32(c[0], c[1], fma32(c[2], 1, 0)); !sameBits(got, want) {
+				t.Fatalf("%s: fma(%g, %g, %g) = %g, fma32 %g", kern.name, c[0], c[1], c[2], got, want)
 			}
 		}
 	}
