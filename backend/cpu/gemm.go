@@ -12,7 +12,7 @@ package cpu
 const (
 	gemmKC = 256
 	gemmMC = 96
-	gemmNC = 2048
+	gemmNC = 1024
 )
 
 // gemmKernel is a micro-kernel: acc[i*nr+j] = Σ_p a[p*mr+i]·b[p*nr+j] over
@@ -96,8 +96,12 @@ func (e *Engine) gemm(g gemmArgs) {
 		e.work.Put(w)
 		return
 	}
+	// Each goroutine packs all of op(B) when the rows are split and all of
+	// op(A) when the columns are, so split the longer side of C, unless it
+	// has too few tiles to share.
 	mr, nr := e.kern.mr, e.kern.nr
-	if (g.m+mr-1)/mr >= 2*((g.n+nr-1)/nr) || g.m >= 2*e.threads*mr {
+	rowTiles, colTiles := (g.m+mr-1)/mr, (g.n+nr-1)/nr
+	if rowTiles >= 2*e.threads && (g.m >= g.n || colTiles < 2*e.threads) || rowTiles >= 2*colTiles {
 		e.parallelAligned(g.m, g.n*g.k, mr, func(lo, hi int) {
 			s := g
 			s.m = hi - lo
@@ -270,27 +274,7 @@ func packA(ap []float32, g gemmArgs, ic, mb, pc, kb, mr int) {
 			}
 			continue
 		}
-		i := 0
-		for ; i+4 <= rows; i += 4 {
-			o := (ic+ir+i)*g.lda + pc
-			r0, r1 := g.a[o:o+kb], g.a[o+g.lda:o+g.lda+kb]
-			r2, r3 := g.a[o+2*g.lda:o+2*g.lda+kb], g.a[o+3*g.lda:o+3*g.lda+kb]
-			for p, v := range r0 {
-				d := pan[p*mr+i : p*mr+i+4 : p*mr+i+4]
-				d[0], d[1], d[2], d[3] = v, r1[p], r2[p], r3[p]
-			}
-		}
-		for ; i < rows; i++ {
-			src := g.a[(ic+ir+i)*g.lda+pc : (ic+ir+i)*g.lda+pc+kb]
-			for p, v := range src {
-				pan[p*mr+i] = v
-			}
-		}
-		for i := rows; i < mr; i++ {
-			for p := 0; p < kb; p++ {
-				pan[p*mr+i] = 0
-			}
-		}
+		packRows(pan, g.a, (ic+ir)*g.lda+pc, g.lda, rows, kb, mr)
 	}
 }
 
@@ -319,16 +303,30 @@ func packB(bp []float32, g gemmArgs, pc, kb, jc, nb, nr int) {
 			continue
 		}
 		// op(B)[p][j] = b[j*ldb + p].
-		for j := 0; j < cols; j++ {
-			src := g.b[(jc+jr+j)*g.ldb+pc : (jc+jr+j)*g.ldb+pc+kb]
-			for p, v := range src {
-				pan[p*nr+j] = v
-			}
+		packRows(pan, g.b, (jc+jr)*g.ldb+pc, g.ldb, cols, kb, nr)
+	}
+}
+
+// packRows transposes rows of src into a panel of width w: pan[p*w+i] =
+// src[off+i*ld+p] for i < rows, p < kb, and 0 for rows <= i < w.
+func packRows(pan, src []float32, off, ld, rows, kb, w int) {
+	i := 0
+	for ; i+4 <= rows; i += 4 {
+		o := off + i*ld
+		r0, r1, r2, r3 := src[o:o+kb], src[o+ld:o+ld+kb], src[o+2*ld:o+2*ld+kb], src[o+3*ld:o+3*ld+kb]
+		for p, v := range r0 {
+			d := pan[p*w+i : p*w+i+4 : p*w+i+4]
+			d[0], d[1], d[2], d[3] = v, r1[p], r2[p], r3[p]
 		}
-		for j := cols; j < nr; j++ {
-			for p := 0; p < kb; p++ {
-				pan[p*nr+j] = 0
-			}
+	}
+	for ; i < rows; i++ {
+		for p, v := range src[off+i*ld : off+i*ld+kb] {
+			pan[p*w+i] = v
+		}
+	}
+	for ; i < w; i++ {
+		for p := 0; p < kb; p++ {
+			pan[p*w+i] = 0
 		}
 	}
 }

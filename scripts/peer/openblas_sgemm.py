@@ -1,9 +1,10 @@
 """Peer: OpenBLAS sgemm through Debian's numpy on the CPU engine's shapes.
 
-Reads the shapes (JSON lines from `go run ./scripts/cpupeer -list`) on stdin
-and prints one JSON object per shape: {"impl", "name", "gflops"}, the best of
---rounds timings of at least --min seconds each. Run it with /usr/bin/python3
-(Debian's numpy links OpenBLAS); scripts/bench-cpu-peer.sh does.
+Reads shapes (JSON lines as `go run ./scripts/cpupeer -list` prints them) on
+stdin and answers each at once with one JSON line {"impl", "name", "gflops",
+"core"}: the best of --rounds timings of at least --min seconds. A shape seen
+before reuses its matrices. Run it with /usr/bin/python3 (Debian's numpy
+links OpenBLAS); scripts/cpupeer runs it beside the engine.
 """
 import argparse
 import ctypes
@@ -36,14 +37,15 @@ def main():
     args = ap.parse_args()
     rng = np.random.default_rng(1)
     core = corename()
+    mats = {}
     for line in sys.stdin:
         s = json.loads(line)
         m, n, k = s["m"], s["n"], s["k"]
-        a = rng.standard_normal((k, m) if s["TransA"] else (m, k), dtype=np.float32)
-        b = rng.standard_normal((n, k) if s["TransB"] else (k, n), dtype=np.float32)
-        a = a.T if s["TransA"] else a
-        b = b.T if s["TransB"] else b
-        c = np.empty((m, n), dtype=np.float32)
+        if s["name"] not in mats:
+            a = rng.standard_normal((k, m) if s["TransA"] else (m, k), dtype=np.float32)
+            b = rng.standard_normal((n, k) if s["TransB"] else (k, n), dtype=np.float32)
+            mats[s["name"]] = (a.T if s["TransA"] else a, b.T if s["TransB"] else b, np.empty((m, n), dtype=np.float32))
+        a, b, c = mats[s["name"]]
         np.matmul(a, b, out=c)
         best = 0.0
         for _ in range(args.rounds):
