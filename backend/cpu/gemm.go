@@ -13,6 +13,10 @@ const (
 	gemmKC = 256
 	gemmMC = 96
 	gemmNC = 1024
+	// gemmInPlace: a kernel with a strided form reads op(A) in place when C
+	// has at most this many columns (too few to pay for packing A), and a
+	// non-transposed B in place when C has at most this many rows.
+	gemmInPlace = 8192
 )
 
 // gemmKernel is a micro-kernel: acc[i*nr+j] = Σ_p a[p*mr+i]·b[p*nr+j] over
@@ -25,6 +29,10 @@ type gemmKernel struct {
 	// storeTile would (same arithmetic); it is used for tiles away from the
 	// edges of C.
 	full func(kc int, a, b, c []float32, ldc int, alpha, beta float32, mode int)
+	// strided, when set, is full reading A element (i, p) at a[i·ars+p·aps]
+	// (ars or aps is 1) and B element (p, j) at b[p·bps+j], so that
+	// operands can be used in place instead of packed.
+	strided func(kc int, a []float32, ars, aps int, b []float32, bps int, c []float32, ldc int, alpha, beta float32, mode int)
 }
 
 // Merge modes of a tile into C.
@@ -170,37 +178,47 @@ func (kern gemmKernel) run(g gemmArgs, w *gemmWork) {
 		return
 	}
 	mr, nr := kern.mr, kern.nr
+	inA := kern.strided != nil && g.n <= gemmInPlace
+	inB := kern.strided != nil && !g.transB && g.m <= gemmInPlace
 	kcMax := min(gemmKC, g.k)
 	mcMax := min(gemmMC, (g.m+mr-1)/mr*mr)
 	ncMax := min(gemmNC, (g.n+nr-1)/nr*nr)
 	w.ap, w.bp, w.acc = grow(w.ap, mcMax*kcMax), grow(w.bp, ncMax*kcMax), grow(w.acc, mr*nr)
-	ap, bp, acc := w.ap, w.bp, w.acc
+	t := tiler{kern: kern, g: g, inA: inA, inB: inB, ap: w.ap, bp: w.bp, acc: w.acc}
 	for jc := 0; jc < g.n; jc += gemmNC {
 		nb := min(gemmNC, g.n-jc)
 		for pc := 0; pc < g.k; pc += gemmKC {
 			kb := min(gemmKC, g.k-pc)
-			packB(bp, g, pc, kb, jc, nb, nr)
-			beta, mode := float32(1), mergeAccum
+			if inB { // only the last, partial panel is packed
+				full := nb / nr * nr
+				packB(t.bp, g, pc, kb, jc+full, nb-full, nr)
+			} else {
+				packB(t.bp, g, pc, kb, jc, nb, nr)
+			}
+			t.beta, t.mode = 1, mergeAccum
 			if pc == 0 {
-				beta = g.beta
-				switch beta {
+				t.beta = g.beta
+				switch t.beta {
 				case 0:
-					mode = mergeStore
+					t.mode = mergeStore
 				case 1:
 				default:
-					mode = mergeBlend
+					t.mode = mergeBlend
 				}
 			}
 			for ic := 0; ic < g.m; ic += gemmMC {
 				mb := min(gemmMC, g.m-ic)
-				packA(ap, g, ic, mb, pc, kb, mr)
+				if inA {
+					full := mb / mr * mr
+					packA(t.ap, g, ic+full, mb-full, pc, kb, mr)
+				} else {
+					packA(t.ap, g, ic, mb, pc, kb, mr)
+				}
 				// The A micro-panel stays in L1 while the B panels stream
 				// from L2.
 				for ir := 0; ir < mb; ir += mr {
-					apan := ap[ir*kb : (ir+mr)*kb]
 					for jr := 0; jr < nb; jr += nr {
-						bpan := bp[jr*kb : (jr+nr)*kb]
-						kern.tile(g, kb, apan, bpan, acc, ic, ir, mb, jc, jr, nb, beta, mode)
+						t.tile(pc, kb, ic, ir, mb, jc, jr, nb)
 					}
 				}
 			}
@@ -208,17 +226,59 @@ func (kern gemmKernel) run(g gemmArgs, w *gemmWork) {
 	}
 }
 
-// tile computes the mr×nr tile of C at rows ic+ir.., columns jc+jr.. from
-// packed panels and merges it into C (the assembly kernels merge full
-// tiles themselves).
-func (kern gemmKernel) tile(g gemmArgs, kb int, apan, bpan, acc []float32, ic, ir, mb, jc, jr, nb int, beta float32, mode int) {
+// tiler computes the tiles of one gemm call.
+type tiler struct {
+	kern     gemmKernel
+	g        gemmArgs
+	inA, inB bool // operands read in place (else packed)
+	ap, bp   []float32
+	acc      []float32
+	beta     float32
+	mode     int
+}
+
+// tile computes the mr×nr tile of C at rows ic+ir.., columns jc+jr.. of the
+// k-block pc..pc+kb and merges it into C.
+func (t *tiler) tile(pc, kb, ic, ir, mb, jc, jr, nb int) {
+	kern, g := t.kern, t.g
 	mr, nr := kern.mr, kern.nr
-	if kern.full != nil && ir+mr <= mb && jr+nr <= nb {
-		kern.full(kb, apan, bpan, g.c[(ic+ir)*g.ldc+jc+jr:], g.ldc, g.alpha, beta, mode)
+	fullA, fullB := ir+mr <= mb, jr+nr <= nb
+	// Packed panels: all of them, or only the partial one (at 0) when the
+	// operand is read in place.
+	apan, bpan := t.ap[ir*kb:(ir+mr)*kb], t.bp[jr*kb:(jr+nr)*kb]
+	if t.inA {
+		apan = t.ap[:mr*kb]
+	}
+	if t.inB {
+		bpan = t.bp[:nr*kb]
+	}
+	if (t.inA && fullA) || (t.inB && fullB) {
+		a, ars, aps := apan, 1, mr
+		if t.inA && fullA {
+			if g.transA {
+				a, ars, aps = g.a[pc*g.lda+ic+ir:], 1, g.lda
+			} else {
+				a, ars, aps = g.a[(ic+ir)*g.lda+pc:], g.lda, 1
+			}
+		}
+		b, bps := bpan, nr
+		if t.inB && fullB {
+			b, bps = g.b[pc*g.ldb+jc+jr:], g.ldb
+		}
+		if fullA && fullB {
+			kern.strided(kb, a, ars, aps, b, bps, g.c[(ic+ir)*g.ldc+jc+jr:], g.ldc, g.alpha, t.beta, t.mode)
+			return
+		}
+		kern.strided(kb, a, ars, aps, b, bps, t.acc, nr, 1, 0, mergeStore)
+		storeTile(g, t.acc, ic+ir, min(mr, mb-ir), jc+jr, min(nr, nb-jr), nr, t.beta, t.mode)
 		return
 	}
-	kern.micro(kb, apan, bpan, acc)
-	storeTile(g, acc, ic+ir, min(mr, mb-ir), jc+jr, min(nr, nb-jr), nr, beta, mode)
+	if kern.full != nil && fullA && fullB {
+		kern.full(kb, apan, bpan, g.c[(ic+ir)*g.ldc+jc+jr:], g.ldc, g.alpha, t.beta, t.mode)
+		return
+	}
+	kern.micro(kb, apan, bpan, t.acc)
+	storeTile(g, t.acc, ic+ir, min(mr, mb-ir), jc+jr, min(nr, nb-jr), nr, t.beta, t.mode)
 }
 
 // storeTile merges an mr×nr accumulator tile into C rows i0.., columns
