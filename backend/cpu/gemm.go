@@ -2,10 +2,16 @@ package cpu
 
 // Blocked single-precision GEMM in the GotoBLAS style: op(B) is packed into
 // kc×nr panels and op(A) into mr×kc panels (zero-padded at the edges), and a
-// micro-kernel computes one mr×nr tile of C at a time. Every element of C is
-// produced by the same micro-kernel over the same absolute k-blocks whatever
-// the tiling or the split over goroutines, so results do not depend on the
-// thread count.
+// micro-kernel computes one mr×nr tile of C at a time. A kernel with a
+// strided form (AVX-512) reads op(A) and a non-transposed B in place instead
+// and packs only the edge panels.
+//
+// The arithmetic is fixed, whatever the kernel, tiling or split over
+// goroutines: each element of C is, per block of gemmKC products, one chain
+// of fused multiply-adds from 0 over p in order, scaled by alpha and merged
+// into C (specGemm in gemm_bitwise_test.go spells it out). So the portable,
+// AVX2 and AVX-512 kernels and any thread count give the same bits; gemmKC
+// must not change, or results would.
 
 // Blocking sizes: kc columns of A share a packed panel; mc rows of A and nc
 // columns of B form one macro block.
