@@ -123,16 +123,19 @@ func (e *Engine) DecodeAttention(out, q backend.Tensor, cache backend.PagedKV, p
 			m := float32(math.Inf(-1))
 			j := 0
 			// Four keys at a time: four independent dot-product chains (each
-			// in the same order as one at a time) hide the add latency.
+			// in the same order as one at a time) hide the add latency. The
+			// conversions keep each product rounded (no fused multiply-add
+			// on any GOAMD64 level or GOARCH), so results do not depend on
+			// the build.
 			for ; j+4 <= n; j += 4 {
 				k0, k1 := kc.f[s.slot(table, b, j)+kv:][:len(qv)], kc.f[s.slot(table, b, j+1)+kv:][:len(qv)]
 				k2, k3 := kc.f[s.slot(table, b, j+2)+kv:][:len(qv)], kc.f[s.slot(table, b, j+3)+kv:][:len(qv)]
 				var d0, d1, d2, d3 float32
 				for i, x := range qv {
-					d0 += x * k0[i]
-					d1 += x * k1[i]
-					d2 += x * k2[i]
-					d3 += x * k3[i]
+					d0 += float32(x * k0[i])
+					d1 += float32(x * k1[i])
+					d2 += float32(x * k2[i])
+					d3 += float32(x * k3[i])
 				}
 				sc[j], sc[j+1], sc[j+2], sc[j+3] = d0*scale, d1*scale, d2*scale, d3*scale
 				m = max(m, sc[j], sc[j+1], sc[j+2], sc[j+3])
@@ -141,7 +144,7 @@ func (e *Engine) DecodeAttention(out, q backend.Tensor, cache backend.PagedKV, p
 				kr := kc.f[s.slot(table, b, j)+kv:][:len(qv)]
 				var dot float32
 				for i, x := range qv {
-					dot += x * kr[i]
+					dot += float32(x * kr[i])
 				}
 				sc[j] = dot * scale
 				m = max(m, sc[j])
@@ -152,7 +155,7 @@ func (e *Engine) DecodeAttention(out, q backend.Tensor, cache backend.PagedKV, p
 				off := s.slot(table, b, j) + kv
 				w := sc[j] * inv
 				for i, x := range vc.f[off : off+d] {
-					dst[i] += w * x
+					dst[i] += float32(w * x)
 				}
 			}
 		}

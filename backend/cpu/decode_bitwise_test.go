@@ -29,7 +29,7 @@ func decodeReference(kc, vc, table, lens *Tensor, s pagedShape, qv []float32, h,
 			off := s.slot(table, b, j) + kv
 			var dot float32
 			for i, x := range q {
-				dot += x * kc.f[off+i]
+				dot += float32(x * kc.f[off+i])
 			}
 			sc[j] = dot * scale
 			m = max(m, sc[j])
@@ -40,7 +40,7 @@ func decodeReference(kc, vc, table, lens *Tensor, s pagedShape, qv []float32, h,
 			off := s.slot(table, b, j) + kv
 			w := sc[j] * inv
 			for i, x := range vc.f[off : off+d] {
-				dst[i] += w * x
+				dst[i] += float32(w * x)
 			}
 		}
 	}
