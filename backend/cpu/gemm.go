@@ -20,9 +20,13 @@ const (
 	gemmMC = 96
 	gemmNC = 1024
 	// gemmInPlace: a kernel with a strided form reads op(A) in place when C
-	// has at most this many columns (too few to pay for packing A), and a
-	// non-transposed B in place when C has at most this many rows.
+	// has at most this many columns.
 	gemmInPlace = 8192
+	// A kernel with a strided form reads a non-transposed B in place when C
+	// has at most gemmInPlaceBRows rows (too few to pay for packing B) or
+	// B's rows are less than gemmInPlaceBStride floats apart (farther, each
+	// row of a panel is on its own page and packing measured faster).
+	gemmInPlaceBRows, gemmInPlaceBStride = 256, 1024
 )
 
 // gemmKernel is a micro-kernel: acc[i*nr+j] = Σ_p a[p*mr+i]·b[p*nr+j] over
@@ -185,7 +189,7 @@ func (kern gemmKernel) run(g gemmArgs, w *gemmWork) {
 	}
 	mr, nr := kern.mr, kern.nr
 	inA := kern.strided != nil && g.n <= gemmInPlace
-	inB := kern.strided != nil && !g.transB && g.m <= gemmInPlace
+	inB := kern.strided != nil && !g.transB && (g.m <= gemmInPlaceBRows || g.ldb < gemmInPlaceBStride)
 	kcMax := min(gemmKC, g.k)
 	mcMax := min(gemmMC, (g.m+mr-1)/mr*mr)
 	ncMax := min(gemmNC, (g.n+nr-1)/nr*nr)

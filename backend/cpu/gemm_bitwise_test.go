@@ -159,6 +159,9 @@ func TestGemmBitwise(t *testing.T) {
 		{1, 1, 1}, {1, 33, 7}, {5, 1, 300}, {6, 16, 3}, {12, 32, 256}, {13, 33, 257},
 		{11, 31, 255}, {25, 65, 513}, {97, 530, 40}, {7, 17, 0}, {200, 96, 600},
 		{130, 128, 128}, {64, 352, 128}, {64, 128, 352}, {128, 128, 260},
+		// Packed B (many rows, B rows far apart) and packed A (very wide C)
+		// for a kernel that otherwise reads them in place.
+		{800, 1100, 9}, {30, 8300, 5},
 	}
 	ab := [][2]float32{{1, 0}, {1, 1}, {0.5, 0.25}, {-1.5, 0}, {2, -1}}
 	rng := rand.New(rand.NewPCG(21, 22))
