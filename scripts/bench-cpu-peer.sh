@@ -4,6 +4,11 @@
 # with the engine/OpenBLAS ratios.
 #
 #   scripts/bench-cpu-peer.sh [THREADS [ROUNDS]]     (defaults: nproc, 3)
+#   scripts/bench-cpu-peer.sh cputime [ROUNDS]
+#
+# The cputime form runs both on one thread and times each by the CPU time of
+# the thread doing the product, which a busy (shared) machine disturbs far
+# less than the wall clock.
 #
 # Needs Debian's numpy: apt-get install -y python3-numpy libopenblas0.
 # Each round times every shape on the engine and then on OpenBLAS (a
@@ -15,10 +20,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 threads=${1:-$(nproc)}
 rounds=${2:-3}
+flags=()
+if [ "$threads" = cputime ]; then
+	threads=1
+	flags=(--cputime)
+fi
 py=/usr/bin/python3
 $py -c 'import numpy' 2>/dev/null || { echo "bench-cpu-peer: $py has no numpy: apt-get install -y python3-numpy libopenblas0" >&2; exit 1; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 go build -o "$tmp/cpupeer" ./scripts/cpupeer
-GOMAXPROCS=$threads "$tmp/cpupeer" -threads "$threads" -rounds "$rounds" \
-	-peer "env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=$threads $py scripts/peer/openblas_sgemm.py --rounds 1"
+GOMAXPROCS=$threads "$tmp/cpupeer" -threads "$threads" -rounds "$rounds" "${flags[@]}" \
+	-peer "env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=$threads $py scripts/peer/openblas_sgemm.py --rounds 1 ${flags[*]}"

@@ -41,8 +41,14 @@ func PeerShapes() []SgemmShape {
 }
 
 // TimeSgemm returns e's best GFLOP/s on s over rounds timings, each of as
-// many products as fill minTime (after one warm-up product).
-func TimeSgemm(e *Engine, s SgemmShape, rounds int, minTime time.Duration) (float64, error) {
+// many products as fill minTime of clock (after one warm-up product). A nil
+// clock is the wall clock; on a busy machine a single-thread engine can be
+// timed by its thread's CPU time instead (see scripts/cpupeer).
+func TimeSgemm(e *Engine, s SgemmShape, rounds int, minTime time.Duration, clock func() time.Duration) (float64, error) {
+	if clock == nil {
+		t0 := time.Now()
+		clock = func() time.Duration { return time.Since(t0) }
+	}
 	rng := rand.New(rand.NewPCG(uint64(s.M), uint64(s.N*s.K)))
 	mat := func(r, c int) backend.Tensor {
 		t := e.Alloc(backend.Activations, backend.F32, r, c)
@@ -69,12 +75,12 @@ func TimeSgemm(e *Engine, s SgemmShape, rounds int, minTime time.Duration) (floa
 	}
 	best := 0.0
 	for range max(rounds, 1) {
-		n, start := 0, time.Now()
-		for n == 0 || time.Since(start) < minTime {
+		n, start := 0, clock()
+		for n == 0 || clock()-start < minTime {
 			e.MatMul(c, a, b, p)
 			n++
 		}
-		best = max(best, float64(n)*s.Flops()/time.Since(start).Seconds()/1e9)
+		best = max(best, float64(n)*s.Flops()/(clock()-start).Seconds()/1e9)
 	}
 	return best, e.Err()
 }

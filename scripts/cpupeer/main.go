@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -95,6 +96,7 @@ func run() error {
 	rounds := flag.Int("rounds", 3, "rounds over all shapes; the best timing of each is kept")
 	minTime := flag.Duration("min", 200*time.Millisecond, "length of one timing")
 	peerCmd := flag.String("peer", "", "shell command of the peer (reads shapes as JSON lines, answers one JSON line each)")
+	cpuTime := flag.Bool("cputime", false, "time by the CPU time of the computing thread, not the wall clock (needs -threads 1; give the peer its --cputime too)")
 	flag.Parse()
 	if *list {
 		enc := json.NewEncoder(os.Stdout)
@@ -104,6 +106,17 @@ func run() error {
 			}
 		}
 		return nil
+	}
+	var clock func() time.Duration
+	if *cpuTime {
+		if *threads != 1 {
+			return fmt.Errorf("-cputime needs -threads 1 (the product must run on the timed thread)")
+		}
+		runtime.LockOSThread()
+		var err error
+		if clock, err = threadClock(); err != nil {
+			return err
+		}
 	}
 	kernels = strings.Split(*kflag, ",")
 	engines := make([]*cpu.Engine, len(kernels))
@@ -130,7 +143,7 @@ func run() error {
 		fmt.Fprintf(os.Stderr, "round %d/%d\n", r+1, *rounds)
 		for i, s := range shapes {
 			for j, e := range engines {
-				g, err := cpu.TimeSgemm(e, s, 1, *minTime)
+				g, err := cpu.TimeSgemm(e, s, 1, *minTime, clock)
 				if err != nil {
 					return err
 				}
@@ -151,7 +164,11 @@ func run() error {
 			return fmt.Errorf("peer: %w", err)
 		}
 	}
-	fmt.Printf("sgemm GFLOP/s, engine %d threads (%s), best of %d rounds of %v\n", engines[0].Threads(), engines[0].Device(), *rounds, *minTime)
+	how := "wall clock"
+	if *cpuTime {
+		how = "thread CPU time"
+	}
+	fmt.Printf("sgemm GFLOP/s, engine %d threads (%s), best of %d rounds of %v (%s)\n", engines[0].Threads(), engines[0].Device(), *rounds, *minTime, how)
 	if p != nil {
 		fmt.Printf("peer: %s\n", core)
 	}
