@@ -59,7 +59,7 @@ loop:
 	VCVTPS2PD (SI)(AX*4), Z0       // x
 	VPANDQ    Z30, Z0, Z1
 	VCMPPD    $0x12, Z29, Z1, K1   // |x| <= 700 (false for NaN)
-	KMOVB     K1, BX
+	KMOVW     K1, BX               // KMOVW: AVX512F (KMOVB needs DQ)
 	CMPB      BL, $0xff
 	JNE       done
 	VPXORQ    Z15, Z0, Z0          // y = -x
