@@ -32,6 +32,8 @@ var mmShapes = []struct {
 	{"skinny_512x128x128", 512, 128, 128, false},
 	{"linear_1024x128x128_NT", 1024, 128, 128, true},
 	{"head_64x64x128_NT", 64, 64, 128, true},
+	{"decode_256x128x128_NT", 256, 128, 128, true},
+	{"decode_256x352x128_NT", 256, 352, 128, true},
 }
 
 // BenchmarkMatMul reports GFLOP/s of the engine's MatMul (its best kernel,
