@@ -154,9 +154,7 @@ func (e *Engine) DecodeAttention(out, q backend.Tensor, cache backend.PagedKV, p
 			for j := 0; j < n; j++ {
 				off := s.slot(table, b, j) + kv
 				w := sc[j] * inv
-				for i, x := range vc.f[off : off+d] {
-					dst[i] += float32(w * x)
-				}
+				axpy(dst, vc.f[off:off+d], w)
 			}
 		}
 		o.round(lo*d, hi*d)
