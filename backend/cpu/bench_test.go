@@ -32,6 +32,8 @@ var mmShapes = []struct {
 	{"skinny_512x128x128", 512, 128, 128, false},
 	{"linear_1024x128x128_NT", 1024, 128, 128, true},
 	{"head_64x64x128_NT", 64, 64, 128, true},
+	{"decode_256x128x128_NT", 256, 128, 128, true},
+	{"decode_256x352x128_NT", 256, 352, 128, true},
 }
 
 // BenchmarkMatMul reports GFLOP/s of the engine's MatMul (its best kernel,
@@ -42,15 +44,19 @@ func BenchmarkMatMul(b *testing.B) {
 	}
 }
 
-// BenchmarkMatMulKernels compares the portable Go kernel, the best kernel
-// and gonum's Sgemm on the same shapes.
+// BenchmarkMatMulKernels compares every micro-kernel this CPU runs (on
+// one thread and on all) and gonum's Sgemm on the same shapes.
 func BenchmarkMatMulKernels(b *testing.B) {
 	for _, s := range mmShapes {
-		b.Run("go2x4/"+s.name, func(b *testing.B) {
-			e := New(0)
-			e.kern = goKernel
-			benchMatMul(b, e, s.m, s.n, s.k, s.transB)
-		})
+		for _, kern := range gemmKernels() {
+			for _, threads := range []int{1, 0} {
+				b.Run(fmt.Sprintf("%s/threads%d/%s", kern.name, threads, s.name), func(b *testing.B) {
+					e := New(threads)
+					e.kern = kern
+					benchMatMul(b, e, s.m, s.n, s.k, s.transB)
+				})
+			}
+		}
 		b.Run("gonum/"+s.name, func(b *testing.B) {
 			rng := rand.New(rand.NewPCG(1, 1))
 			a, bb, c := randSlice(rng, s.m*s.k), randSlice(rng, s.k*s.n), make([]float32, s.m*s.n)

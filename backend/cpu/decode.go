@@ -121,12 +121,30 @@ func (e *Engine) DecodeAttention(out, q backend.Tensor, cache backend.PagedKV, p
 			qv := qt.f[task*d : (task+1)*d]
 			kv := (hh / group) * d
 			m := float32(math.Inf(-1))
-			for j := 0; j < n; j++ {
-				off := s.slot(table, b, j) + kv
-				kr := kc.f[off : off+d]
+			j := 0
+			// Four keys at a time: four independent dot-product chains (each
+			// in the same order as one at a time) hide the add latency. The
+			// conversions keep each product rounded (no fused multiply-add
+			// on any GOAMD64 level or GOARCH), so results do not depend on
+			// the build.
+			for ; j+4 <= n; j += 4 {
+				k0, k1 := kc.f[s.slot(table, b, j)+kv:][:len(qv)], kc.f[s.slot(table, b, j+1)+kv:][:len(qv)]
+				k2, k3 := kc.f[s.slot(table, b, j+2)+kv:][:len(qv)], kc.f[s.slot(table, b, j+3)+kv:][:len(qv)]
+				var d0, d1, d2, d3 float32
+				for i, x := range qv {
+					d0 += float32(x * k0[i])
+					d1 += float32(x * k1[i])
+					d2 += float32(x * k2[i])
+					d3 += float32(x * k3[i])
+				}
+				sc[j], sc[j+1], sc[j+2], sc[j+3] = d0*scale, d1*scale, d2*scale, d3*scale
+				m = max(m, sc[j], sc[j+1], sc[j+2], sc[j+3])
+			}
+			for ; j < n; j++ {
+				kr := kc.f[s.slot(table, b, j)+kv:][:len(qv)]
 				var dot float32
 				for i, x := range qv {
-					dot += x * kr[i]
+					dot += float32(x * kr[i])
 				}
 				sc[j] = dot * scale
 				m = max(m, sc[j])
@@ -136,9 +154,7 @@ func (e *Engine) DecodeAttention(out, q backend.Tensor, cache backend.PagedKV, p
 			for j := 0; j < n; j++ {
 				off := s.slot(table, b, j) + kv
 				w := sc[j] * inv
-				for i, x := range vc.f[off : off+d] {
-					dst[i] += w * x
-				}
+				axpy(dst, vc.f[off:off+d], w)
 			}
 		}
 		o.round(lo*d, hi*d)

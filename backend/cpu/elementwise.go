@@ -119,6 +119,7 @@ func (e *Engine) BiasBackward(dbias, dout backend.Tensor) {
 }
 
 // sigmoid is the logistic function in float32.
+// sigmoids (sigmoid_amd64.go) computes it over a slice with the same bits.
 func sigmoid(x float32) float32 {
 	return float32(1 / (1 + math.Exp(-float64(x))))
 }
@@ -138,9 +139,14 @@ func (e *Engine) SwiGLUForward(out, gate, up backend.Tensor) {
 		return
 	}
 	e.parallel(o.n, 8, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			x := g.f[i]
-			o.f[i] = x * sigmoid(x) * u.f[i]
+		var sb [256]float32
+		for c := lo; c < hi; c += len(sb) {
+			s := sb[:min(len(sb), hi-c)]
+			sigmoids(s, g.f[c:])
+			for i, sg := range s {
+				x := g.f[c+i]
+				o.f[c+i] = x * sg * u.f[c+i]
+			}
 		}
 		o.round(lo, hi)
 	})
@@ -164,11 +170,16 @@ func (e *Engine) SwiGLUBackward(dgate, dup, dout, gate, up backend.Tensor) {
 		return
 	}
 	e.parallel(n, 8, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			x, y, d := g.f[i], u.f[i], dy.f[i]
-			s := sigmoid(x)
-			du.f[i] = d * x * s
-			dg.f[i] = d * y * s * (1 + x*(1-s))
+		var sb [256]float32
+		for c := lo; c < hi; c += len(sb) {
+			ss := sb[:min(len(sb), hi-c)]
+			sigmoids(ss, g.f[c:])
+			for j, s := range ss {
+				i := c + j
+				x, y, d := g.f[i], u.f[i], dy.f[i]
+				du.f[i] = d * x * s
+				dg.f[i] = d * y * s * (1 + x*(1-s))
+			}
 		}
 		dg.round(lo, hi)
 		du.round(lo, hi)

@@ -2,5 +2,5 @@
 
 package cpu
 
-// bestKernel is the portable micro-kernel on this platform.
-func bestKernel() gemmKernel { return goKernel }
+// gemmKernels lists the micro-kernels of this platform: the portable one.
+func gemmKernels() []gemmKernel { return []gemmKernel{goKernel} }

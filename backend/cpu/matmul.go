@@ -1,6 +1,34 @@
 package cpu
 
-import "github.com/sirl-dev/sirl/backend"
+import (
+	"fmt"
+	"strings"
+
+	"github.com/sirl-dev/sirl/backend"
+)
+
+// Kernels names the matmul micro-kernels this CPU runs, fastest first (of
+// "avx512", "avx2", "go"). They give bitwise-identical results: each output
+// is one chain of fused multiply-adds over k in the same order.
+func Kernels() []string {
+	var names []string
+	for _, k := range gemmKernels() {
+		names = append(names, k.name)
+	}
+	return names
+}
+
+// UseKernel makes e run the named matmul micro-kernel, one of Kernels (by
+// default it runs the first). Call it before e is used.
+func (e *Engine) UseKernel(name string) error {
+	for _, k := range gemmKernels() {
+		if k.name == name {
+			e.kern = k
+			return nil
+		}
+	}
+	return fmt.Errorf("cpu: matmul kernel %q is not available on this CPU (have %s)", name, strings.Join(Kernels(), ", "))
+}
 
 // MatMul computes c = alpha·op(a)·op(b) + beta·c (see backend.MatMulParams).
 // Rank-2 operands give one product; rank-3 a and c (and b, or a rank-2 b
