@@ -86,8 +86,8 @@ func newEngine(cfg train.Config) (backend.Backend, error) {
 		return cpu.New(cfg.Threads), nil
 	case "cuda":
 		return gpu.New(planMemory(cfg))
-	default: // auto
-		if gpu.Available() {
+	default: // auto: a real GPU, never the emulator (a test instrument)
+		if gpu.Available() && !gpu.Emulated() {
 			return gpu.New(planMemory(cfg))
 		}
 		return cpu.New(cfg.Threads), nil

@@ -47,6 +47,9 @@ import (
 // kernelRef is a loaded kernel: a CUfunction.
 type kernelRef = C.CUfunction
 
+// Emulated reports whether New opens the CUDA emulator: not in this build.
+func Emulated() bool { return false }
+
 // Available reports whether a CUDA device can be opened (the guard package
 // has already stopped the program when the driver is missing).
 func Available() bool {

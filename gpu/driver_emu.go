@@ -47,6 +47,10 @@ const (
 	emuDescribed = "emulated CUDA (CPU), not a GPU"
 )
 
+// Emulated reports whether New opens the CUDA emulator: yes in this build.
+// The CLI's device "auto" uses it to never pick the emulator.
+func Emulated() bool { return true }
+
 // Available is true in the cudaemu build: `--device cuda` opens the
 // emulated engine (the CLI's `auto` does not pick it; see README "GPU").
 func Available() bool { return true }

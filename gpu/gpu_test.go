@@ -1,4 +1,4 @@
-//go:build cuda
+//go:build cuda || cudaemu
 
 package gpu_test
 
@@ -32,10 +32,24 @@ func open(t testing.TB, plan gpu.PoolPlan) *gpu.Engine {
 	return e
 }
 
-// TestOps runs the shared op table (every op against a float64 reference).
+// TestOps runs the shared op table (every op against a float64 reference)
+// in each thread order of the build (the emulator runs forward and
+// reverse; a GPU has its own), then checks which kernels it launched.
 func TestOps(t *testing.T) {
+	for _, order := range threadOrders() {
+		t.Run(order, func(t *testing.T) {
+			setThreadOrder(t, order)
+			checkCoverage(t, runOpTable(t))
+		})
+	}
+}
+
+// runOpTable runs backendtest on fresh engines and returns them (still
+// open: they close when the test ends).
+func runOpTable(t *testing.T) []*gpu.Engine {
 	first := open(t, testPlan)
 	t.Logf("device: %s", first.Device())
+	engines := []*gpu.Engine{first}
 	used := false
 	backendtest.Run(t, func() backend.Backend {
 		if !used {
@@ -47,8 +61,10 @@ func TestOps(t *testing.T) {
 			panic("gpu.New: " + err.Error())
 		}
 		t.Cleanup(func() { b.(*gpu.Engine).Close() })
+		engines = append(engines, b.(*gpu.Engine))
 		return b
 	})
+	return engines
 }
 
 // TestPlanTooLarge checks that New refuses a plan beyond the free memory
