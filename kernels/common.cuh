@@ -104,7 +104,10 @@ __device__ __forceinline__ float block_max(float v, float* sh) { return block_re
 //   A 16x16 row-major: a0 (g, 2t..2t+1), a1 (g+8, 2t..), a2 (g, 2t+8..), a3 (g+8, 2t+8..)
 //   B 16x8 (k x n):    b0 (k = 2t..2t+1, n = g), b1 (k = 2t+8.., n = g)
 //   C 16x8 fp32:       c0,c1 (g, 2t..2t+1), c2,c3 (g+8, 2t..2t+1)
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+#if defined(SIRL_EMU)
+// The emulator (gpu/emu) defines mma16816 as a warp collective in its prelude.
+#define SIRL_HAS_MMA 1
+#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
 #define SIRL_HAS_MMA 1
 __device__ __forceinline__ void mma16816(float c[4], const unsigned a[4], unsigned b0, unsigned b1) {
   asm volatile(
