@@ -80,7 +80,9 @@ func openDriver() (driver, error) {
 	default:
 		return nil, fmt.Errorf("gpu: %s=%q: want forward or reverse", emuOrderEnv, o)
 	}
-	dev, err := emu.Open(emu.Options{Reverse: reverse})
+	// The pools are poisoned here with one C memset (the emulator's own
+	// poisoning loops over bytes in Go: seconds per GiB).
+	dev, err := emu.Open(emu.Options{Reverse: reverse, NoPoison: true})
 	if err != nil {
 		return nil, fmt.Errorf("gpu: emulator: %w", err)
 	}
@@ -118,9 +120,15 @@ func (d *emuDriver) launch(k kernelRef, grid, block dim3, smem int, args unsafe.
 	return d.dev.Launch(k, [3]int{grid.x, grid.y, grid.z}, [3]int{block.x, block.y, block.z}, smem, args)
 }
 
+// memAlloc takes n bytes poisoned with 0xFF (NaN as fp32 and bf16), like
+// the uninitialised memory of cuMemAlloc: a read outside every tensor shows.
 func (d *emuDriver) memAlloc(n int64) (devPtr, error) {
 	p, err := d.dev.Alloc(n)
-	return devPtr(p), err
+	if err != nil {
+		return 0, err
+	}
+	C.sirl_emu_set(C.uintptr_t(p), 0xFF, 1, C.size_t(n))
+	return devPtr(p), nil
 }
 
 func (d *emuDriver) memFree(p devPtr) { d.dev.Free(uintptr(p)) }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sirl-dev/sirl/backend"
 	"github.com/sirl-dev/sirl/gpu"
 )
 
@@ -66,4 +67,11 @@ func TestEmulatorOrderEnv(t *testing.T) {
 	if _, err := gpu.New(testPlan); err == nil || !strings.Contains(err.Error(), "SIRL_EMU_ORDER") {
 		t.Fatalf("New with SIRL_EMU_ORDER=sideways: %v, want an error naming it", err)
 	}
+}
+
+// testPlan is the emulated engines' pools: host memory, poisoned at start,
+// so smaller than on a GPU (several engines are open at once).
+var testPlan = gpu.PoolPlan{
+	backend.Weights: 64 << 20, backend.Optim: 64 << 20, backend.Activations: 256 << 20,
+	backend.KV: 64 << 20, backend.Replay: 32 << 20, gpu.Scratch: 256 << 20,
 }

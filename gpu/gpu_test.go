@@ -14,12 +14,6 @@ import (
 	"github.com/sirl-dev/sirl/gpu"
 )
 
-// testPlan is small enough for several engines at once on one GPU.
-var testPlan = gpu.PoolPlan{
-	backend.Weights: 128 << 20, backend.Optim: 128 << 20, backend.Activations: 1 << 30,
-	backend.KV: 128 << 20, backend.Replay: 64 << 20, gpu.Scratch: 1 << 30,
-}
-
 // open makes an engine or fails the test; it is closed when the test ends.
 func open(t testing.TB, plan gpu.PoolPlan) *gpu.Engine {
 	t.Helper()

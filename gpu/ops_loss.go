@@ -24,8 +24,8 @@ func (e *Engine) Sample(tokens, logprobs, logits, u backend.Tensor, p backend.Sa
 		if len(lg.shape) != 2 || lg.shape[0] != b {
 			return fmt.Errorf("logits %v must be [%d, V]", lg.shape, b)
 		}
-		if !(p.Temperature >= 0 && p.TopK >= 0 && p.TopP > 0 && p.TopP <= 1) {
-			return fmt.Errorf("temperature %g, top-k %d, top-p %g: need T ≥ 0, k ≥ 0, 0 < p ≤ 1", p.Temperature, p.TopK, p.TopP)
+		if !(p.Temperature >= 0 && p.TopK >= 0 && p.TopP >= 0 && p.TopP <= 1) {
+			return fmt.Errorf("temperature %g, top-k %d, top-p %g: need T ≥ 0, k ≥ 0, 0 ≤ p ≤ 1", p.Temperature, p.TopK, p.TopP)
 		}
 		tok, err := e.getDT(tokens, "tokens", backend.I32, b)
 		if err != nil {
