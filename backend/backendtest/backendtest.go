@@ -49,6 +49,7 @@ func rows() []row {
 	all = append(all, sampleRows()...)
 	all = append(all, pgRows()...)
 	all = append(all, optimRows()...)
+	all = append(all, shapeRows()...)
 	return all
 }
 

@@ -29,7 +29,7 @@ func attentionRows() []row {
 		row{name: "attention_bwd_small", run: func(h *harness) {
 			runAttnBackward(h, attnCase{b: 1, t: 5, h: 4, kvh: 1, d: 4})
 		}},
-		row{name: "kvappend_decode", run: runDecode},
+		row{name: "kvappend_decode", run: func(h *harness) { runDecode(h, 8, dtypeTol{backend.F32, tolF32}) }},
 	)
 	return rs
 }
@@ -60,12 +60,18 @@ func attnScale(scale float32, d int) float64 {
 // runAttnBackward runs the engine's forward then backward and checks dq, dk,
 // dv against refAttentionBackward and finite differences.
 func runAttnBackward(h *harness, c attnCase) {
+	runAttnBackwardDT(h, c, dtypeTol{backend.F32, tolAcc})
+}
+
+// runAttnBackwardDT is runAttnBackward with q, k, v, dout and out of dtype
+// dt.dt (gradients fp32), checked with dt.tol; finite differences for fp32.
+func runAttnBackwardDT(h *harness, c attnCase, dt dtypeTol) {
 	nq, nk := c.b*c.t*c.h*c.d, c.b*c.t*c.kvh*c.d
-	q, qv := h.input(backend.F32, h.normal(nq, 1), c.b, c.t, c.h, c.d)
-	k, kv := h.input(backend.F32, h.normal(nk, 1), c.b, c.t, c.kvh, c.d)
-	v, vv := h.input(backend.F32, h.normal(nk, 1), c.b, c.t, c.kvh, c.d)
-	dy, dyv := h.input(backend.F32, h.normal(nq, 1), c.b, c.t, c.h, c.d)
-	out, lse := h.output(backend.F32, c.b, c.t, c.h, c.d), h.output(backend.F32, c.b, c.h, c.t)
+	q, qv := h.input(dt.dt, h.normal(nq, 1), c.b, c.t, c.h, c.d)
+	k, kv := h.input(dt.dt, h.normal(nk, 1), c.b, c.t, c.kvh, c.d)
+	v, vv := h.input(dt.dt, h.normal(nk, 1), c.b, c.t, c.kvh, c.d)
+	dy, dyv := h.input(dt.dt, h.normal(nq, 1), c.b, c.t, c.h, c.d)
+	out, lse := h.output(dt.dt, c.b, c.t, c.h, c.d), h.output(backend.F32, c.b, c.h, c.t)
 	p := backend.AttnParams{Heads: c.h, KVHeads: c.kvh, HeadDim: c.d}
 	h.e.AttentionForward(out, lse, q, k, v, p)
 	dq, dk, dv := h.output(backend.F32, c.b, c.t, c.h, c.d), h.output(backend.F32, c.b, c.t, c.kvh, c.d), h.output(backend.F32, c.b, c.t, c.kvh, c.d)
@@ -73,9 +79,12 @@ func runAttnBackward(h *harness, c attnCase) {
 	s := attnScale(0, c.d)
 	rq, rk, rv := refAttentionBackward(dyv, qv, kv, vv, c.b, c.t, c.h, c.kvh, c.d, s)
 	gq, gk, gv := h.get(dq), h.get(dk), h.get(dv)
-	h.check("dq", gq, rq, tolAcc)
-	h.check("dk", gk, rk, tolAcc)
-	h.check("dv", gv, rv, tolAcc)
+	h.check("dq", gq, rq, dt.tol)
+	h.check("dk", gk, rk, dt.tol)
+	h.check("dv", gv, rv, dt.tol)
+	if dt.dt != backend.F32 {
+		return
+	}
 	loss := func() float64 {
 		o, _ := refAttention(qv, kv, vv, c.b, c.t, c.h, c.kvh, c.d, s)
 		return dot(dyv, o)
@@ -88,9 +97,10 @@ func runAttnBackward(h *harness, c attnCase) {
 // runDecode fills a paged cache token by token with KVAppend (sequences of
 // different lengths, one of them empty, blocks in shuffled order) and checks
 // the cache contents and DecodeAttention against the last row of full causal
-// attention.
-func runDecode(h *harness) {
-	const h4, kvh, d, bs = 4, 2, 8, 4
+// attention. The cache has dtype dt.dt and head dim d; its values are
+// those of the fp32 tokens rounded to dt.dt (the reference uses them).
+func runDecode(h *harness, d int, dt dtypeTol) {
+	const h4, kvh, bs = 4, 2, 4
 	lens := []int{7, 12, 0}
 	nb := len(lens)
 	maxLen, maxBlocks := 12, 4
@@ -101,13 +111,17 @@ func runDecode(h *harness) {
 		table[i] = int32(perm[i])
 	}
 	row := kvh * d
-	kc, vc := h.output(backend.F32, blocks, bs, kvh, d), h.output(backend.F32, blocks, bs, kvh, d)
+	kc, vc := h.output(dt.dt, blocks, bs, kvh, d), h.output(dt.dt, blocks, bs, kvh, d)
 	bt := h.ints(table, nb, maxBlocks)
 	sl := h.ints(make([]int32, nb), nb)
 	cache := backend.PagedKV{K: kc, V: vc, BlockTable: bt, SeqLens: sl, BlockSize: bs}
 	full := make([][2][]float64, nb) // per sequence: k and v [len, kvh, d]
 	for b := range full {
 		full[b] = [2][]float64{f64(h.normal(lens[b]*row, 1)), f64(h.normal(lens[b]*row, 1))}
+		if dt.dt != backend.F32 && lens[b] > 0 { // the values as the cache stores them
+			_, full[b][0] = h.input(dt.dt, f32(full[b][0]), lens[b]*row)
+			_, full[b][1] = h.input(dt.dt, f32(full[b][1]), lens[b]*row)
+		}
 	}
 	kt, vt := h.output(backend.F32, nb, kvh, d), h.output(backend.F32, nb, kvh, d)
 	cur := make([]int32, nb)
@@ -153,6 +167,6 @@ func runDecode(h *harness) {
 			o, _ := refAttention(fq, full[b][0], full[b][1], 1, l, h4, kvh, d, s)
 			want = o[(l-1)*h4*d:]
 		}
-		h.check("decode out", got[b*h4*d:(b+1)*h4*d], want, tolF32)
+		h.check("decode out", got[b*h4*d:(b+1)*h4*d], want, dt.tol)
 	}
 }

@@ -30,7 +30,7 @@ var cxxFlags = []string{"-std=c++17", "-O2", "-fPIC", "-ffp-contract=off", "-fno
 	"-U_FORTIFY_SOURCE", "-DSIRL_EMU", "-w"}
 
 // buildVersion changes whenever the generated code changes shape.
-const buildVersion = "sirl-emu-1"
+const buildVersion = "sirl-emu-2"
 
 func compiler() []string {
 	if c := strings.Fields(os.Getenv("CXX")); len(c) > 0 {
@@ -120,6 +120,10 @@ func sortedKeys(m map[string]string) []string {
 	return ks
 }
 
+// rtDir is the folder of the runtime's files inside a build directory, apart
+// from the sources' own files and headers.
+const rtDir = "sirl_emu_rt"
+
 // compileLib writes the transformed sources into tmp, finds each unit's
 // kernels, generates their registrations and builds tmp/kernels.so.
 func compileLib(tmp string, rt, units, headers map[string]string) error {
@@ -131,7 +135,7 @@ func compileLib(tmp string, rt, units, headers map[string]string) error {
 		return os.WriteFile(p, []byte(src), 0o644)
 	}
 	for n, s := range rt {
-		if err := write(n, s); err != nil {
+		if err := write(filepath.Join(rtDir, n), s); err != nil {
 			return fmt.Errorf("emu: writing %s: %w", n, err)
 		}
 	}
@@ -147,8 +151,14 @@ func compileLib(tmp string, rt, units, headers map[string]string) error {
 		}
 	}
 	names := sortedKeys(units)
-	objs := make([]string, len(names)+1)
-	errs := make([]error, len(names)+1)
+	var rtUnits []string
+	for _, n := range sortedKeys(rt) {
+		if strings.HasSuffix(n, ".cc") {
+			rtUnits = append(rtUnits, n)
+		}
+	}
+	objs := make([]string, len(names)+len(rtUnits))
+	errs := make([]error, len(objs))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, max(1, min(runtime.GOMAXPROCS(0), 4)))
 	for i, n := range names {
@@ -160,14 +170,17 @@ func compileLib(tmp string, rt, units, headers map[string]string) error {
 			objs[i], errs[i] = compileUnit(tmp, n)
 		}()
 	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		sem <- struct{}{}
-		defer func() { <-sem }()
-		objs[len(names)] = filepath.Join(tmp, "runtime.o")
-		errs[len(names)] = cxx(tmp, "-c", "runtime.cc", "-o", "runtime.o")
-	}()
+	for i, n := range rtUnits {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			obj := "rt-" + strings.TrimSuffix(n, ".cc") + ".o"
+			objs[len(names)+i] = filepath.Join(tmp, obj)
+			errs[len(names)+i] = cxx(tmp, "-c", filepath.Join(rtDir, n), "-o", obj)
+		}()
+	}
 	wg.Wait()
 	for _, e := range errs {
 		if e != nil {
@@ -180,7 +193,7 @@ func compileLib(tmp string, rt, units, headers map[string]string) error {
 // cxx runs the compiler in dir with the common flags.
 func cxx(dir string, args ...string) error {
 	c := compiler()
-	all := append(append(append(c[1:len(c):len(c)], cxxFlags...), "-I", dir), args...)
+	all := append(append(append(c[1:len(c):len(c)], cxxFlags...), "-I", dir, "-I", filepath.Join(dir, rtDir)), args...)
 	cmd := exec.Command(c[0], all...)
 	cmd.Dir = dir
 	var stderr bytes.Buffer
@@ -204,7 +217,7 @@ var kernelRe = regexp.MustCompile(`__sirl_global__\s+void\s+(?:__sirl_lb__\s*\((
 func compileUnit(tmp, n string) (string, error) {
 	c := compiler()
 	args := append(append(c[1:len(c):len(c)], cxxFlags...), "-DSIRL_EMU_SCAN", "-E", "-P", "-I", tmp,
-		"-include", "prelude.h", "-x", "c++", n)
+		"-I", filepath.Join(tmp, rtDir), "-include", filepath.Join(rtDir, "prelude.h"), "-x", "c++", n)
 	cmd := exec.Command(c[0], args...)
 	cmd.Dir = tmp
 	var stderr bytes.Buffer
@@ -214,7 +227,7 @@ func compileUnit(tmp, n string) (string, error) {
 		return "", fmt.Errorf("emu: preprocessing %s: %w\n%s", n, err, stderr.String())
 	}
 	var w strings.Builder
-	fmt.Fprintf(&w, "#include \"%s\"\n#include \"tramp.h\"\n", n)
+	fmt.Fprintf(&w, "#include \"%s\"\n#include \"%s/tramp.h\"\n", n, rtDir)
 	for _, m := range kernelRe.FindAllSubmatch(pp, -1) {
 		bounds := strings.TrimSpace(string(m[1]))
 		if bounds == "" {
@@ -229,7 +242,7 @@ func compileUnit(tmp, n string) (string, error) {
 		return "", fmt.Errorf("emu: writing %s: %w", wrapper, err)
 	}
 	obj := strings.TrimSuffix(wrapper, ".cc") + ".o"
-	if err := cxx(tmp, "-include", "prelude.h", "-c", wrapper, "-o", obj); err != nil {
+	if err := cxx(tmp, "-include", filepath.Join(rtDir, "prelude.h"), "-c", wrapper, "-o", obj); err != nil {
 		return "", err
 	}
 	return filepath.Join(tmp, obj), nil

@@ -17,8 +17,7 @@ var (
 	cachePath string
 )
 
-func testCache(t *testing.T) string {
-	t.Helper()
+func testCache(t testing.TB) string {
 	cacheOnce.Do(func() {
 		if d := os.Getenv("SIRL_EMU_TEST_CACHE"); d != "" {
 			cachePath = d
@@ -26,7 +25,7 @@ func testCache(t *testing.T) string {
 		}
 		d, err := os.MkdirTemp("", "sirl-emu-test-")
 		if err != nil {
-			t.Fatal(err)
+			panic(err)
 		}
 		cachePath = d
 	})

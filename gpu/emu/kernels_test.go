@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sirl-dev/sirl/kernels"
 )
@@ -41,19 +42,9 @@ func entryPoints(srcs map[string]string) []string {
 }
 
 func TestAllKernelsCompile(t *testing.T) {
-	d, err := Open(Options{CacheDir: testCache(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	units := map[string]string{}
-	for _, n := range kernels.Names() {
-		units[n] = kernels.Sources()[n]
-	}
-	m, err := d.Load(units, kernels.Headers())
-	if err != nil {
-		t.Fatal(err)
-	}
+	start := time.Now()
+	d, m := loadKernels(t, false)
+	t.Logf("loaded in %v (from cache: %v)", time.Since(start).Round(time.Millisecond), m.FromCache())
 	want := entryPoints(kernels.Sources())
 	if len(want) < 30 {
 		t.Fatalf("independent scan found only %d entry points: %v", len(want), want)

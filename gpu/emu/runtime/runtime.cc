@@ -1,89 +1,48 @@
 // runtime.cc: the emulator's execution engine, compiled into the same shared
 // library as the kernels. Blocks run one after another; the threads of a
-// block are fibers on the launching OS thread, started with ucontext and
-// switched with _setjmp/_longjmp, scheduled in forward or reverse thread
-// order. A fiber runs until it reaches a barrier (__syncthreads), a warp
-// collective (shuffle, vote, mma) or its end; barriers complete when every
-// participant has arrived, and a state where nothing can run is a deadlock.
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/mman.h>
-#include <ucontext.h>
-#include <unistd.h>
+// block are fibers on the launching OS thread (a small stack switch on
+// x86-64, ucontext elsewhere), scheduled warp by warp in forward or reverse
+// thread order. A fiber runs until it reaches a barrier (__syncthreads), a
+// warp collective (shuffle, vote, mma) or its end; barriers complete when
+// every participant has arrived, and a state where nothing can run is a
+// deadlock.
+#include "internal.h"
 
-#include <string>
-#include <vector>
-
-#include "prelude.h"
+#if defined(__x86_64__) && !defined(SIRL_EMU_UCONTEXT)
+asm(R"(
+  .text
+  .globl sirl_emu_swap
+  .hidden sirl_emu_swap
+  .type sirl_emu_swap,@function
+sirl_emu_swap:
+  pushq %rbp
+  pushq %rbx
+  pushq %r12
+  pushq %r13
+  pushq %r14
+  pushq %r15
+  movq %rsp, (%rdi)
+  movq %rsi, %rsp
+  popq %r15
+  popq %r14
+  popq %r13
+  popq %r12
+  popq %rbx
+  popq %rbp
+  ret
+  .size sirl_emu_swap,.-sirl_emu_swap
+)");
+#endif
 
 __thread const sirl_emu_thread* sirl_emu_tls_thread;
 __thread const sirl_emu_grid* sirl_emu_tls_grid;
 
-namespace {
-
-struct Kernel {
-  std::string name;
-  int bounds;
-  void (*tramp)(void*, void**);
-  void* fn;
-  std::vector<int> sizes, isptr;
-};
+namespace sirl_emu_rt {
 
 std::vector<Kernel>& registry() {
   static std::vector<Kernel> r;
   return r;
 }
-
-enum State { READY, WAIT_BAR, WAIT_WARP, EXITED, FAULTED };
-enum Coll { C_SHFL, C_VOTE, C_MMA };
-
-const size_t kStack = 256 << 10;
-const size_t kGuard = 256; // bytes after dynamic shared memory, checked after each block
-const size_t kStaticLimit = 48 << 10;
-
-struct Ctx;
-
-struct Fiber {
-  sirl_emu_thread t;
-  Ctx* ctx;
-  int idx, warp, lane;
-  int state;
-  bool started;
-  jmp_buf jb;
-  ucontext_t uc;
-  char* stack;
-  const char* wfile;
-  int wline;
-  // warp collective in progress
-  int coll;
-  unsigned mask;
-  int kind, arg, width, size, pred;
-  uint64_t in;
-  void* out;
-  unsigned a[4], b0, b1;
-  float* c;
-};
-
-struct Ctx {
-  std::vector<Fiber*> fibers;
-  jmp_buf sched;
-  Fiber* cur;
-  sirl_emu_grid grid;
-  const Kernel* k;
-  void** args;
-  int n;
-  int exited, bar_arrived;
-  std::vector<unsigned> warp_arrived; // lanes waiting at a warp collective
-  bool restart, failed;
-  std::string err;
-  char* dyn;
-  size_t dyn_cap, dyn_size, max_total;
-  std::vector<std::pair<void*, size_t>> statics;
-  size_t static_bytes;
-};
 
 __thread Ctx* g_ctx;
 
@@ -109,17 +68,13 @@ void fail(Ctx* c, const Fiber* f, const std::string& msg) {
   c->err = (f ? where(c, f) + ": " : std::string("kernel ") + c->k->name + ": ") + msg;
 }
 
-inline void yield(Fiber* f) {
-  if (!_setjmp(f->jb)) _longjmp(f->ctx->sched, 1);
-}
-
-// fault ends the current fiber's part in the launch with an error.
 [[noreturn]] void fault(const std::string& msg) {
   Ctx* c = g_ctx;
   Fiber* f = c->cur;
   fail(c, f, msg);
   f->state = FAULTED;
-  _longjmp(c->sched, 1);
+  ctx_switch(&f->sw, &c->sched); // never resumed: the launch resets its fibers
+  abort();
 }
 
 void fiber_main() {
@@ -133,14 +88,7 @@ void fiber_main() {
   }
 }
 
-void fiber_reset(Fiber* f) {
-  getcontext(&f->uc);
-  f->uc.uc_stack.ss_sp = f->stack;
-  f->uc.uc_stack.ss_size = kStack;
-  f->uc.uc_link = nullptr;
-  makecontext(&f->uc, fiber_main, 0);
-  f->started = false;
-}
+void fiber_reset(Fiber* f) { ctx_init(&f->sw, f->stack, kStack, fiber_main); }
 
 Fiber* fiber_new(Ctx* c) {
   size_t page = (size_t)sysconf(_SC_PAGESIZE);
@@ -157,13 +105,7 @@ Fiber* fiber_new(Ctx* c) {
 void resume(Ctx* c, Fiber* f) {
   c->cur = f;
   sirl_emu_tls_thread = &f->t;
-  if (!_setjmp(c->sched)) {
-    if (!f->started) {
-      f->started = true;
-      setcontext(&f->uc);
-    }
-    _longjmp(f->jb, 1);
-  }
+  ctx_switch(&c->sched, &f->sw);
 }
 
 const char* state_name(const Fiber* f) {
@@ -182,8 +124,12 @@ std::string deadlock(Ctx* c) {
   const Fiber* x = nullptr;
   for (Fiber* f : c->fibers) {
     if (f->idx >= c->n) break;
-    if (!w && (f->state == WAIT_BAR || f->state == WAIT_WARP)) w = f;
+    if (!w && f->state == WAIT_WARP) w = f; // the more specific report
     if (!x && f->state == EXITED) x = f;
+  }
+  for (Fiber* f : c->fibers) {
+    if (f->idx >= c->n) break;
+    if (!w && f->state == WAIT_BAR) w = f;
   }
   if (!w) return "no thread can run";
   std::string s = fmt("deadlock: thread (%u,%u,%u) waits at %s (%s:%d)", w->t.tid.x, w->t.tid.y, w->t.tid.z,
@@ -222,15 +168,24 @@ bool run_block(Ctx* c, bool reverse) {
   c->bar_arrived = 0;
   for (unsigned& w : c->warp_arrived) w = 0;
   poison_block(c);
+  int nw = (n + 31) / 32;
   for (;;) {
+    // Warp by warp, each warp's lanes until none can run (its collectives
+    // complete on the way); a completed block barrier restarts the sweep.
     bool ran = false;
     c->restart = false;
-    for (int s = 0; s < n && !c->restart; s++) {
-      Fiber* f = c->fibers[reverse ? n - 1 - s : s];
-      while (f->state == READY && !c->restart) {
-        ran = true;
-        resume(c, f);
-        if (c->failed) return false;
+    for (int wi = 0; wi < nw && !c->restart; wi++) {
+      int lo = (reverse ? nw - 1 - wi : wi) * 32, hi = lo + 32 < n ? lo + 32 : n;
+      for (bool progress = true; progress && !c->restart;) {
+        progress = false;
+        for (int li = 0; li < hi - lo && !c->restart; li++) {
+          Fiber* f = c->fibers[reverse ? hi - 1 - li : lo + li];
+          while (f->state == READY && !c->restart) {
+            ran = progress = true;
+            resume(c, f);
+            if (c->failed) return false;
+          }
+        }
       }
     }
     if (c->exited == n) break;
@@ -251,130 +206,6 @@ bool run_block(Ctx* c, bool reverse) {
   return true;
 }
 
-// arrive_warp records lane f at a warp collective. It returns true when f
-// completed the collective (the results of every lane are written).
-bool warp_complete(Ctx* c, Fiber* f);
-
-void warp_collective(Fiber* f) {
-  Ctx* c = f->ctx;
-  int base = f->warp * 32;
-  unsigned exist = 0;
-  for (int l = 0; l < 32 && base + l < c->n; l++) exist |= 1u << l;
-  if (!(f->mask >> f->lane & 1u)) fault(fmt("%s (%s:%d) with mask 0x%08x that excludes the calling lane %d",
-                                            state_name(f), f->wfile, f->wline, f->mask, f->lane));
-  if (f->mask & ~exist)
-    fault(fmt("%s (%s:%d) with mask 0x%08x names lanes that do not exist (block of %d threads)", state_name(f),
-              f->wfile, f->wline, f->mask, c->n));
-  c->warp_arrived[f->warp] |= 1u << f->lane;
-  f->state = WAIT_WARP;
-  if ((c->warp_arrived[f->warp] & f->mask) == f->mask) {
-    if (!warp_complete(c, f)) fault(c->err);
-    return;
-  }
-  yield(f);
-}
-
-bool warp_complete(Ctx* c, Fiber* self) {
-  int base = self->warp * 32;
-  unsigned m = self->mask;
-  Fiber* lanes[32] = {};
-  for (int l = 0; l < 32; l++) {
-    if (!(m >> l & 1u)) continue;
-    Fiber* o = c->fibers[base + l];
-    if (o->mask != m || o->coll != self->coll) {
-      c->err = fmt("warp collective mismatch: lane %d is at %s (%s:%d) with mask 0x%08x, lane %d at %s (%s:%d) "
-                   "with mask 0x%08x",
-                   self->lane, state_name(self), self->wfile, self->wline, m, l, state_name(o), o->wfile, o->wline,
-                   o->mask);
-      return false;
-    }
-    lanes[l] = o;
-  }
-  if (self->coll == C_SHFL) {
-    uint64_t vals[32];
-    for (int l = 0; l < 32; l++)
-      if (lanes[l]) vals[l] = lanes[l]->in;
-    for (int l = 0; l < 32; l++) {
-      Fiber* o = lanes[l];
-      if (!o) continue;
-      int w = o->width, seg = (l / w) * w, src = l;
-      switch (o->kind) {
-      case 0: src = seg + ((o->arg % w) + w) % w; break;
-      case 1: src = l ^ o->arg; if (src / w != l / w || src > 31 || src < 0) src = l; break;
-      case 2: src = (l % w) + o->arg < w ? l + o->arg : l; break;
-      case 3: src = (l % w) - o->arg >= 0 ? l - o->arg : l; break;
-      }
-      if (!(m >> src & 1u)) {
-        c->err = fmt("warp shuffle (%s:%d): lane %d reads lane %d, which is not in mask 0x%08x", o->wfile, o->wline, l,
-                     src, m);
-        return false;
-      }
-      memcpy(o->out, &vals[src], (size_t)o->size);
-    }
-  } else if (self->coll == C_VOTE) {
-    unsigned ballot = 0;
-    for (int l = 0; l < 32; l++)
-      if (lanes[l] && lanes[l]->pred) ballot |= 1u << l;
-    for (int l = 0; l < 32; l++) {
-      Fiber* o = lanes[l];
-      if (!o) continue;
-      unsigned r = 0;
-      switch (o->kind) {
-      case 0: r = ballot; break;
-      case 1: r = ballot != 0; break;
-      case 2: r = ballot == m; break;
-      }
-      *(unsigned*)o->out = r;
-    }
-  } else {
-    if (m != 0xffffffffu) {
-      c->err = fmt("mma16816 (%s:%d) needs all 32 lanes, mask 0x%08x", self->wfile, self->wline, m);
-      return false;
-    }
-    // Fragment tables of mma.m16n8k16 .row.col (PTX ISA), g = lane/4, t = lane%4.
-    double A[16][16], B[16][8], C[16][8];
-    auto bf = [](unsigned h) {
-      unsigned u = h << 16;
-      float x;
-      memcpy(&x, &u, 4);
-      return (double)x;
-    };
-    for (int l = 0; l < 32; l++) {
-      Fiber* o = lanes[l];
-      int g = l >> 2, t = l & 3;
-      for (int h = 0; h < 2; h++) {
-        A[g][2 * t + h] = bf(o->a[0] >> (16 * h) & 0xffffu);
-        A[g + 8][2 * t + h] = bf(o->a[1] >> (16 * h) & 0xffffu);
-        A[g][2 * t + 8 + h] = bf(o->a[2] >> (16 * h) & 0xffffu);
-        A[g + 8][2 * t + 8 + h] = bf(o->a[3] >> (16 * h) & 0xffffu);
-        B[2 * t + h][g] = bf(o->b0 >> (16 * h) & 0xffffu);
-        B[2 * t + 8 + h][g] = bf(o->b1 >> (16 * h) & 0xffffu);
-        C[g][2 * t + h] = o->c[h];
-        C[g + 8][2 * t + h] = o->c[2 + h];
-      }
-    }
-    float D[16][8];
-    for (int i = 0; i < 16; i++)
-      for (int j = 0; j < 8; j++) {
-        double s = C[i][j];
-        for (int k = 0; k < 16; k++) s += A[i][k] * B[k][j];
-        D[i][j] = (float)s;
-      }
-    for (int l = 0; l < 32; l++) {
-      Fiber* o = lanes[l];
-      int g = l >> 2, t = l & 3;
-      o->c[0] = D[g][2 * t];
-      o->c[1] = D[g][2 * t + 1];
-      o->c[2] = D[g + 8][2 * t];
-      o->c[3] = D[g + 8][2 * t + 1];
-    }
-  }
-  for (int l = 0; l < 32; l++)
-    if (lanes[l]) lanes[l]->state = READY;
-  c->warp_arrived[self->warp] &= ~m;
-  return true;
-}
-
 Fiber* current(const char* what) {
   Ctx* c = g_ctx;
   if (!c || !c->cur) {
@@ -384,7 +215,9 @@ Fiber* current(const char* what) {
   return c->cur;
 }
 
-} // namespace
+} // namespace sirl_emu_rt
+
+using namespace sirl_emu_rt;
 
 extern "C" {
 
@@ -444,6 +277,8 @@ int sirl_emu_launch(void* ctx, int ki, const int grid[3], const int block[3], lo
     c->fibers.push_back(f);
   }
   c->warp_arrived.assign((size_t)(c->n + 31) / 32, 0u);
+  c->warp_exist.assign((size_t)(c->n + 31) / 32, 0xffffffffu);
+  if (c->n % 32) c->warp_exist.back() = (1u << (c->n % 32)) - 1u;
   for (int i = 0; i < c->n; i++) {
     Fiber* f = c->fibers[i];
     f->t.tid.x = (unsigned)(i % block[0]);
@@ -498,7 +333,7 @@ void sirl_emu_syncthreads(const char* file, int line) {
   if (++c->bar_arrived == c->n) {
     for (int i = 0; i < c->n; i++) {
       Fiber* o = c->fibers[i];
-      if (o->wline != line || strcmp(o->wfile, file) != 0) {
+      if (o->wline != line || (o->wfile != file && strcmp(o->wfile, file) != 0)) {
         f->state = READY;
         fault(fmt("barrier divergence: this thread is at __syncthreads (%s:%d), thread (%u,%u,%u) at __syncthreads "
                   "(%s:%d)",
@@ -510,52 +345,6 @@ void sirl_emu_syncthreads(const char* file, int line) {
     c->restart = true;
   }
   yield(f);
-}
-
-void sirl_emu_warp_shfl(unsigned mask, int kind, int arg, int width, const void* in, void* out, int size,
-                        const char* file, int line) {
-  Fiber* f = current("__shfl_sync");
-  if (width <= 0 || width > 32 || (width & (width - 1)) != 0)
-    fault(fmt("warp shuffle (%s:%d) with width %d (must be a power of two <= 32)", file, line, width));
-  f->coll = C_SHFL;
-  f->mask = mask;
-  f->kind = kind;
-  f->arg = arg;
-  f->width = width;
-  f->size = size;
-  f->in = 0;
-  memcpy(&f->in, in, (size_t)size);
-  f->out = out;
-  f->wfile = file;
-  f->wline = line;
-  warp_collective(f);
-}
-
-unsigned sirl_emu_warp_vote(unsigned mask, int kind, int pred, const char* file, int line) {
-  Fiber* f = current("warp vote");
-  unsigned r = 0;
-  f->coll = C_VOTE;
-  f->mask = mask;
-  f->kind = kind;
-  f->pred = pred;
-  f->out = &r;
-  f->wfile = file;
-  f->wline = line;
-  warp_collective(f);
-  return r;
-}
-
-void sirl_emu_mma16816(float c[4], const unsigned a[4], unsigned b0, unsigned b1, const char* file, int line) {
-  Fiber* f = current("mma16816");
-  f->coll = C_MMA;
-  f->mask = 0xffffffffu;
-  memcpy(f->a, a, sizeof f->a);
-  f->b0 = b0;
-  f->b1 = b1;
-  f->c = c;
-  f->wfile = file;
-  f->wline = line;
-  warp_collective(f);
 }
 
 void* sirl_emu_dyn_smem(void) { return current("dynamic shared memory")->ctx->dyn; }
