@@ -140,7 +140,17 @@ func TestEmulatedSFTMatchesCPU(t *testing.T) {
 // checkpoint: the same sampled sequences and the same losses.
 func TestEmulatedRLMatchesCPU(t *testing.T) {
 	base, ckpt := stage0(t)
-	for _, m := range []string{"grpo", "sirl-repair"} {
+	for _, tc := range []struct {
+		method string
+		keys   []string // metrics that must be logged (and so compared)
+	}{
+		// GRPO trains on sampled sequences: samples.jsonl must hold them.
+		{"grpo", []string{"policy_loss", "reward"}},
+		// sirl-repair logs samples only for steps with a repair; its repair
+		// generation and counts are compared through the metrics.
+		{"sirl-repair", []string{"reward", "sirl/failures_attempted", "completions/mean_length"}},
+	} {
+		m := tc.method
 		t.Run(m, func(t *testing.T) {
 			c := base
 			apply, ok := methodOverrides(m)
@@ -154,7 +164,7 @@ func TestEmulatedRLMatchesCPU(t *testing.T) {
 			cd, ed := runBoth(t, c, Options{Checkpoint: ckpt})
 			sa, _ := os.ReadFile(filepath.Join(cd, "samples.jsonl"))
 			sb, _ := os.ReadFile(filepath.Join(ed, "samples.jsonl"))
-			if len(sa) == 0 {
+			if len(sa) == 0 && m == "grpo" {
 				t.Fatal("no samples logged on the CPU: the token comparison compared nothing")
 			}
 			if string(sa) != string(sb) {
@@ -166,8 +176,8 @@ func TestEmulatedRLMatchesCPU(t *testing.T) {
 				}
 				t.Fatalf("samples.jsonl: %d lines on the CPU, %d emulated", len(la), len(lb))
 			}
-			worst := compareMetrics(t, cd, ed, "policy_loss", "reward")
-			t.Logf("%s, %d steps: identical samples, largest relative metric gap %.2g", m, c.RL.Steps, worst)
+			worst := compareMetrics(t, cd, ed, tc.keys...)
+			t.Logf("%s, %d steps: identical samples (%d bytes), largest relative metric gap %.2g", m, c.RL.Steps, len(sa), worst)
 		})
 	}
 }
