@@ -78,6 +78,7 @@ __device__ __forceinline__ T block_reduce(T v, T* sh, T ident, Op op) {
   for (int o = 16; o > 0; o >>= 1) v = op(v, __shfl_xor_sync(0xffffffffu, v, o));
   __syncthreads();
   if (lane == 0) sh[w] = v;
+  __syncthreads();
   if (w == 0) {
     v = lane < nw ? sh[lane] : ident;
 #pragma unroll
