@@ -73,6 +73,7 @@ func TestDeterministicSampling(t *testing.T) {
 // same seed on two fresh engines gives bitwise-identical final weights,
 // identical logged samples and identical metrics (timings aside).
 func TestDeterministicTraining(t *testing.T) {
+	parent, stage0 := t, ""
 	for _, algo := range []string{"grpo", "sirl"} {
 		t.Run(algo, func(t *testing.T) {
 			cfg := train.Defaults()
@@ -95,7 +96,10 @@ func TestDeterministicTraining(t *testing.T) {
 				// The emulator is far slower than a GPU: the 100 SFT steps run
 				// on the CPU engine, then 10 more SFT steps and the RL steps
 				// on the emulated engine, twice.
-				opt.Checkpoint = cpuStage0(t, cfg)
+				if stage0 == "" { // the same for both algorithms
+					stage0 = cpuStage0(parent, cfg)
+				}
+				opt.Checkpoint = stage0
 				cfg.SFT.Steps = 10
 			}
 			dirs := [2]string{filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")}
