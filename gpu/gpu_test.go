@@ -236,3 +236,47 @@ func TestPGLossBF16(t *testing.T) {
 	p.compare(t, "dHidden", dhg, dhc, 2e-2)
 	p.compare(t, "dHead", dwg, dwc, 2e-2)
 }
+
+// TestLargeTransfer moves tensors larger than one staging buffer (8 MiB)
+// both ways, fp32 and bf16 (bf16-exact values, so bitwise), and i32: the
+// chunking of Upload and Download.
+func TestLargeTransfer(t *testing.T) {
+	e := open(t, testPlan)
+	const n = 5<<20 + 12345 // 20 MiB of fp32, 10 MiB of bf16
+	rng := rand.New(rand.NewPCG(9, 10))
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = math.Float32frombits(math.Float32bits(float32(rng.NormFloat64())) &^ 0xffff) // exact in bf16
+	}
+	for _, dt := range []backend.DType{backend.F32, backend.BF16} {
+		a := e.Alloc(backend.Activations, dt, n)
+		e.Upload(a, x)
+		got := make([]float32, n)
+		e.Download(a, got)
+		if err := e.Err(); err != nil {
+			t.Fatalf("%v: %v", dt, err)
+		}
+		for i := range x {
+			if math.Float32bits(got[i]) != math.Float32bits(x[i]) {
+				t.Fatalf("%v: element %d of %d: got %v, uploaded %v", dt, i, n, got[i], x[i])
+			}
+		}
+		e.ResetPool(backend.Activations)
+	}
+	ids := make([]int32, n)
+	for i := range ids {
+		ids[i] = int32(rng.Uint32())
+	}
+	a := e.Alloc(backend.Activations, backend.I32, n)
+	e.UploadI32(a, ids)
+	got := make([]int32, n)
+	e.DownloadI32(a, got)
+	if err := e.Err(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range ids {
+		if got[i] != ids[i] {
+			t.Fatalf("i32 element %d of %d: got %d, uploaded %d", i, n, got[i], ids[i])
+		}
+	}
+}
