@@ -65,3 +65,9 @@ func (p PoolPlan) Total() int64 {
 	}
 	return t
 }
+
+// EnvVars lists the environment variables the engine, its drivers and
+// kernel compilers read (not config keys: the CLI must accept them).
+func EnvVars() []string {
+	return []string{"SIRL_CUDA_DEVICE", "SIRL_CUDA_INCLUDE", "SIRL_EMU_ORDER", "SIRL_GUARD", "SIRL_KERNEL_CACHE", "SIRL_REQUIRE_CUBLAS"}
+}
