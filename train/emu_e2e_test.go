@@ -136,19 +136,39 @@ func TestEmulatedSFTMatchesCPU(t *testing.T) {
 	t.Logf("SFT, %d steps: largest relative metric gap %.2g", c.SFT.Steps, worst)
 }
 
+// repairStage0 is stage0 with room for repair contexts (max_seq 320): the
+// CPU engine trains it, and it solves some prompts, so RL groups mix.
+func repairStage0(t *testing.T) (Config, string) {
+	t.Helper()
+	c := tinyConfig()
+	c.Model.MaxSeq = 320
+	c.Task.TrainMin, c.Task.TrainMax, c.Task.Mod = 1, 1, 11
+	c.SFT.Steps, c.SFT.BatchSize = 120, 16
+	c.SFT.Optim.LR, c.SFT.Optim.WarmupSteps = 3e-3, 2
+	c.SFT.RepairPairs = 50
+	c.Stages = []string{"sft"}
+	dir := t.TempDir()
+	runTiny(t, c, dir, Options{})
+	return c, filepath.Join(dir, "final.safetensors")
+}
+
 // TestEmulatedRLMatchesCPU: GRPO and sirl-repair steps from one Stage-0
 // checkpoint: the same sampled sequences and the same losses.
 func TestEmulatedRLMatchesCPU(t *testing.T) {
-	base, ckpt := stage0(t)
+	base, ckpt := repairStage0(t)
 	for _, tc := range []struct {
-		method string
-		keys   []string // metrics that must be logged (and so compared)
+		method      string
+		steps, gens int
+		keys        []string // metrics that must be logged (and so compared)
 	}{
-		// GRPO trains on sampled sequences: samples.jsonl must hold them.
-		{"grpo", []string{"policy_loss", "reward"}},
-		// sirl-repair logs samples only for steps with a repair; its repair
-		// generation and counts are compared through the metrics.
-		{"sirl-repair", []string{"reward", "sirl/failures_attempted", "completions/mean_length"}},
+		// GRPO trains on sampled sequences: samples.jsonl must hold them;
+		// the second step samples from the updated weights.
+		{"grpo", 2, 4, []string{"policy_loss", "reward"}},
+		// sirl-repair logs samples only for accepted corrections (none from
+		// this weak model: the audit rejects them); its repair generation and
+		// repair loss are compared through the metrics.
+		{"sirl-repair", 1, 8, []string{"reward", "sirl/failures_attempted", "tokens/decoded_repair",
+			"sirl/edit_distance_mean", "sirl/repair_loss"}},
 	} {
 		m := tc.method
 		t.Run(m, func(t *testing.T) {
@@ -159,7 +179,8 @@ func TestEmulatedRLMatchesCPU(t *testing.T) {
 			}
 			apply(&c)
 			c.Stages = []string{"rl"}
-			c.RL.Steps, c.RL.PromptsPerStep, c.RL.NumGenerations = 2, 4, 4
+			c.SIRL.AuditFromPrompt = false // keep the lucky anchors: repairs run
+			c.RL.Steps, c.RL.PromptsPerStep, c.RL.NumGenerations = tc.steps, 4, tc.gens
 			c.LogSamples = 1 << 20
 			cd, ed := runBoth(t, c, Options{Checkpoint: ckpt})
 			sa, _ := os.ReadFile(filepath.Join(cd, "samples.jsonl"))
