@@ -94,13 +94,13 @@ func TestDeterministicTraining(t *testing.T) {
 			var opt train.Options
 			if gpu.Emulated() {
 				// The emulator is far slower than a GPU: the 100 SFT steps run
-				// on the CPU engine, then 10 more SFT steps and the RL steps
-				// on the emulated engine, twice.
+				// on the CPU engine, then 4 more SFT steps and 2 RL steps on
+				// the emulated engine, twice.
 				if stage0 == "" { // the same for both algorithms
 					stage0 = cpuStage0(parent, cfg)
 				}
 				opt.Checkpoint = stage0
-				cfg.SFT.Steps = 10
+				cfg.SFT.Steps, cfg.RL.Steps = 4, 2
 			}
 			dirs := [2]string{filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")}
 			for _, dir := range dirs {
