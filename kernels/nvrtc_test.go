@@ -44,6 +44,11 @@ func TestNVRTCCompileAll(t *testing.T) {
 			if len(res.PTX) == 0 {
 				t.Fatalf("%s: empty PTX", name)
 			}
+			// The tensor-core path compiles the real instruction for the GPU
+			// (the emulator's SIRL_EMU guard in common.cuh must not take it).
+			if name == "attention.cu" && !strings.Contains(string(res.PTX), "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32") {
+				t.Fatalf("%s: no mma.sync.aligned.m16n8k16 in the compute_90 PTX", name)
+			}
 			// sm_90 CUBIN as well: runs ptxas, which checks registers,
 			// shared memory and the inline PTX (mma.sync) for real.
 			cub, err := lib.Compile(name, srcs[name], hdrs, nvrtc.Options("sm_90"))

@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 )
 
 //go:embed runtime/*
@@ -30,7 +31,7 @@ var cxxFlags = []string{"-std=c++17", "-O2", "-fPIC", "-ffp-contract=off", "-fno
 	"-U_FORTIFY_SOURCE", "-DSIRL_EMU", "-w"}
 
 // buildVersion changes whenever the generated code changes shape.
-const buildVersion = "sirl-emu-2"
+const buildVersion = "sirl-emu-3"
 
 func compiler() []string {
 	if c := strings.Fields(os.Getenv("CXX")); len(c) > 0 {
@@ -96,6 +97,14 @@ func (d *Device) build(units, headers map[string]string) (string, bool, error) {
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", false, fmt.Errorf("emu: cache dir %s: %w", dir, err)
+	}
+	// Build folders left by a killed process go after an hour.
+	if old, _ := filepath.Glob(filepath.Join(dir, ".build-*")); len(old) > 0 {
+		for _, o := range old {
+			if st, err := os.Stat(o); err == nil && time.Since(st.ModTime()) > time.Hour {
+				os.RemoveAll(o)
+			}
+		}
 	}
 	tmp, err := os.MkdirTemp(dir, ".build-*")
 	if err != nil {
@@ -273,9 +282,9 @@ var (
 
 // transformShared rewrites shared memory declarations for the emulator:
 // `extern __shared__ T x[];` becomes a pointer to the block's dynamic
-// shared memory, and `__shared__ T x[N];` a per-OS-thread static (the
-// block's threads share one OS thread; blocks run one after another)
-// that the runtime poisons the first time a block reaches it.
+// shared memory, and `__shared__ T x[N];` a static (blocks run one after
+// another and a library runs one launch at a time) that the runtime
+// poisons the first time a block reaches it.
 func transformShared(src string) (string, error) {
 	var bad error
 	out := sharedRe.ReplaceAllStringFunc(src, func(m string) string {
@@ -294,7 +303,7 @@ func transformShared(src string) (string, error) {
 			return fmt.Sprintf("%s* %s = (%s*)sirl_emu_dyn_smem();", typ, name, typ)
 		}
 		var b strings.Builder
-		fmt.Fprintf(&b, "static __thread %s;", decl)
+		fmt.Fprintf(&b, "static %s;", decl)
 		for _, p := range parts {
 			ids := identRe.FindAllString(stripBrackets(p), -1)
 			if len(ids) == 0 {

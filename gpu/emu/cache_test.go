@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 const cacheSrc = `extern "C" __global__ void one(int* x) { x[threadIdx.x] = (int)(threadIdx.x * VALUE); }`
@@ -19,10 +20,27 @@ func TestCompileCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
+	// build folders of killed processes: an old one goes, a recent one stays
+	old, recent := filepath.Join(dir, ".build-old"), filepath.Join(dir, ".build-recent")
+	for _, p := range []string{old, recent} {
+		if err := os.Mkdir(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chtimes(old, time.Now().Add(-2*time.Hour), time.Now().Add(-2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
 	m1, err := d.Load(map[string]string{"c.cu": src}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := os.Stat(old); !os.IsNotExist(err) {
+		t.Errorf("stale build folder kept (%v)", err)
+	}
+	if _, err := os.Stat(recent); err != nil {
+		t.Errorf("recent build folder removed: %v", err)
+	}
+	os.Remove(recent)
 	if m1.FromCache() || d.Compiles() != 1 {
 		t.Fatalf("first Load: FromCache %v, compiles %d", m1.FromCache(), d.Compiles())
 	}

@@ -5,8 +5,12 @@ package emu
 /*
 #cgo LDFLAGS: -ldl
 #include <dlfcn.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 typedef struct {
 	void* h;
@@ -18,7 +22,48 @@ typedef struct {
 	void* (*ctx_new)(void);
 	void (*ctx_free)(void*);
 	int (*launch)(void*, int, const int*, const int*, long long, long long, void**, int, char*, int);
+	int (*describe)(char*, int);
 } emu_lib;
+
+// A fault (SIGSEGV, SIGBUS) inside a kernel first prints which kernel,
+// block and thread were running, then goes to the handler that was
+// installed before (Go's, which reports the crash). emu_describe is the
+// running launch's describer on this thread, NULL outside launches.
+static __thread int (*emu_describe)(char*, int);
+static struct sigaction emu_prev_segv, emu_prev_bus;
+
+static void emu_on_fault(int sig, siginfo_t* si, void* uc) {
+	int (*d)(char*, int) = emu_describe;
+	if (d) {
+		char b[768];
+		int n = snprintf(b, sizeof b, "sirl emu: %s at address %p in ", sig == SIGSEGV ? "SIGSEGV" : "SIGBUS",
+			si->si_addr);
+		if (n > 0 && n < (int)sizeof b - 2) {
+			n += d(b + n, (int)sizeof b - n - 2);
+			b[n++] = '\n';
+			if (write(2, b, (size_t)n) < 0) {}
+		}
+		emu_describe = NULL;
+	}
+	struct sigaction* p = sig == SIGSEGV ? &emu_prev_segv : &emu_prev_bus;
+	if ((p->sa_flags & SA_SIGINFO) && p->sa_sigaction) {
+		p->sa_sigaction(sig, si, uc);
+	} else if (p->sa_handler != SIG_DFL && p->sa_handler != SIG_IGN) {
+		p->sa_handler(sig);
+	} else {
+		signal(sig, SIG_DFL); // the faulting instruction runs again and ends the process
+	}
+}
+
+static void emu_install_fault_handler(void) {
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = emu_on_fault;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGSEGV, &sa, &emu_prev_segv);
+	sigaction(SIGBUS, &sa, &emu_prev_bus);
+}
 
 // emu_open dlopens the kernel library and resolves the runtime's entry
 // points; it returns NULL or the reason it failed.
@@ -34,7 +79,9 @@ static const char* emu_open(emu_lib* l, const char* path) {
 	l->ctx_free = (void (*)(void*))dlsym(l->h, "sirl_emu_ctx_free");
 	l->launch = (int (*)(void*, int, const int*, const int*, long long, long long, void**, int, char*, int))dlsym(
 		l->h, "sirl_emu_launch");
-	if (!l->nk || !l->name || !l->bounds || !l->np || !l->param || !l->ctx_new || !l->ctx_free || !l->launch) {
+	l->describe = (int (*)(char*, int))dlsym(l->h, "sirl_emu_describe");
+	if (!l->nk || !l->name || !l->bounds || !l->np || !l->param || !l->ctx_new || !l->ctx_free || !l->launch ||
+			!l->describe) {
 		dlclose(l->h);
 		l->h = NULL;
 		return "missing sirl_emu_* entry points";
@@ -51,12 +98,31 @@ static void* emu_ctx_new(emu_lib* l) { return l->ctx_new(); }
 static void emu_ctx_free(emu_lib* l, void* c) { l->ctx_free(c); }
 static int emu_launch(emu_lib* l, void* ctx, int k, const int* grid, const int* block, long long dyn,
 		long long maxTotal, void** args, int reverse, char* err, int errlen) {
-	return l->launch(ctx, k, grid, block, dyn, maxTotal, args, reverse, err, errlen);
+	emu_describe = l->describe;
+	int r = l->launch(ctx, k, grid, block, dyn, maxTotal, args, reverse, err, errlen);
+	emu_describe = NULL;
+	return r;
 }
+
+// Device memory: n bytes rounded up to 256, placed so that they end where
+// an inaccessible guard page begins (another guard page precedes them), so
+// a kernel reading or writing past an allocation faults at once.
+static size_t emu_page(void) { return (size_t)sysconf(_SC_PAGESIZE); }
+static size_t emu_data_pages(size_t n) { return (((n + 255) & ~(size_t)255) + emu_page() - 1) / emu_page(); }
 static void* emu_alloc(size_t n) {
-	void* p = NULL;
-	if (posix_memalign(&p, 256, n) != 0) return NULL;
-	return p;
+	size_t pg = emu_page(), dp = emu_data_pages(n);
+	char* base = (char*)mmap(NULL, (dp + 2) * pg, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (base == MAP_FAILED) return NULL;
+	if (mprotect(base + pg, dp * pg, PROT_READ | PROT_WRITE) != 0) {
+		munmap(base, (dp + 2) * pg);
+		return NULL;
+	}
+	return base + pg + dp * pg - ((n + 255) & ~(size_t)255);
+}
+static void emu_free(void* p, size_t n) {
+	size_t pg = emu_page(), dp = emu_data_pages(n);
+	char* base = (char*)p + ((n + 255) & ~(size_t)255) - dp * pg - pg;
+	munmap(base, (dp + 2) * pg);
 }
 */
 import "C"
@@ -169,7 +235,13 @@ func (l *lib) launch(ki int, grid, block [3]int, dyn, maxTotal int64, vals [][]b
 	return nil
 }
 
-// hostAlloc returns n bytes of C memory aligned to 256 bytes, or nil.
+// hostAlloc returns n bytes of C memory aligned to 256 bytes between guard
+// pages, or nil.
 func hostAlloc(n int64) unsafe.Pointer { return C.emu_alloc(C.size_t(n)) }
 
-func hostFree(p unsafe.Pointer) { C.free(p) }
+// hostFree releases hostAlloc(n)'s p.
+func hostFree(p unsafe.Pointer, n int64) { C.emu_free(p, C.size_t(n)) }
+
+// installFaultHandler makes faults inside kernels name the kernel, block
+// and thread (once per process).
+func installFaultHandler() { C.emu_install_fault_handler() }

@@ -9,9 +9,11 @@
 // barriers and warp collectives (shuffles, votes and the mma.m16n8k16
 // tensor-core instruction); it fails, naming kernel, block and thread, on
 // barrier divergence or deadlock, an oversized block, too much shared
-// memory, or a pointer parameter outside every allocation. Device memory is
-// host memory; GemmStridedBatched is a reference for
-// cublasGemmStridedBatchedEx.
+// memory, a pointer parameter outside every allocation or a parameter
+// packed with a smaller type than the kernel's. Device memory is host
+// memory between guard pages, poisoned with NaN bytes; GemmStridedBatched
+// is a reference for cublasGemmStridedBatchedEx. A library runs one launch
+// at a time. See docs/emulator.md.
 //
 // It is a test instrument: it shows kernel and engine logic, launch shapes
 // and memory plans, never speed or the GPU's memory model.
@@ -66,12 +68,16 @@ type allocation struct {
 	n int64
 }
 
+// faultOnce installs the fault handler at the first Open.
+var faultOnce sync.Once
+
 // Open creates a device. It checks that the C++ compiler runs.
 func Open(opt Options) (*Device, error) {
 	ver, err := compilerVersion()
 	if err != nil {
 		return nil, err
 	}
+	faultOnce.Do(installFaultHandler)
 	return &Device{opt: opt, allocs: map[uintptr]allocation{}, launches: map[string]int{}, compiler: ver}, nil
 }
 
@@ -88,7 +94,7 @@ func (d *Device) Close() error {
 	}
 	d.modules = nil
 	for _, a := range d.allocs {
-		hostFree(a.p)
+		hostFree(a.p, a.n)
 	}
 	d.allocs, d.bases = nil, nil
 	return nil
@@ -105,13 +111,15 @@ func (d *Device) Describe() string {
 }
 
 // Alloc returns n bytes of host memory aligned to 256 bytes, registered as
-// device memory (launch and GEMM pointers are checked against it). Unless
-// Options.NoPoison, its bytes are 0xFF.
+// device memory (launch and GEMM pointers are checked against it). The
+// bytes end at most 255 bytes before an inaccessible page (and one
+// precedes them): a kernel that runs off an allocation faults, naming
+// itself on stderr. Unless Options.NoPoison, the bytes are 0xFF.
 func (d *Device) Alloc(n int64) (uintptr, error) {
 	if n <= 0 {
 		return 0, fmt.Errorf("emu: Alloc(%d): size must be positive (CUDA_ERROR_INVALID_VALUE)", n)
 	}
-	p := hostAlloc((n + 255) &^ 255)
+	p := hostAlloc(n)
 	if p == nil {
 		return 0, fmt.Errorf("emu: Alloc(%d): out of host memory (CUDA_ERROR_OUT_OF_MEMORY)", n)
 	}
@@ -125,7 +133,7 @@ func (d *Device) Alloc(n int64) (uintptr, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {
-		hostFree(p)
+		hostFree(p, n)
 		return 0, fmt.Errorf("emu: Alloc on a closed device")
 	}
 	d.allocs[a] = allocation{p: p, n: n}
@@ -147,7 +155,7 @@ func (d *Device) Free(p uintptr) error {
 	delete(d.allocs, p)
 	i := sort.Search(len(d.bases), func(i int) bool { return d.bases[i] >= p })
 	d.bases = append(d.bases[:i], d.bases[i+1:]...)
-	hostFree(a.p)
+	hostFree(a.p, a.n)
 	return nil
 }
 

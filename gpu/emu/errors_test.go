@@ -3,9 +3,11 @@
 package emu
 
 import (
+	"fmt"
 	"math"
 	"strings"
 	"testing"
+	"unsafe"
 )
 
 const errSrc = `
@@ -119,6 +121,36 @@ func TestLaunchErrors(t *testing.T) {
 	}
 	if _, err := m.Kernel("nope"); err == nil || !strings.Contains(err.Error(), `"nope"`) {
 		t.Errorf("Kernel(nope): %v", err)
+	}
+}
+
+// TestPackedSizes: a parameter packed with a smaller type than the kernel
+// declares (as the engine packs values one after another) fails the launch.
+func TestPackedSizes(t *testing.T) {
+	d, m := open(t, false, `extern "C" __global__ void wide(long long* x, long long n, int k) { x[0] = n + k; }`)
+	x := alloc(t, d, 8)
+	var vals [32]byte
+	*(*uintptr)(unsafe.Pointer(&vals[0])) = x.addr
+	ptrs := [3]unsafe.Pointer{unsafe.Pointer(&vals[0]), unsafe.Pointer(&vals[8]), unsafe.Pointer(&vals[16])}
+	*(*int64)(unsafe.Pointer(&vals[8])) = 1 << 40
+	*(*int32)(unsafe.Pointer(&vals[16])) = 3
+	k, err := m.Kernel("wide")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Launch(k, [3]int{1, 1, 1}, [3]int{1, 1, 1}, 0, unsafe.Pointer(&ptrs[0])); err != nil {
+		t.Fatal(err)
+	}
+	if got := *(*int64)(unsafe.Pointer(&x.bytes()[0])); got != 1<<40+3 {
+		t.Fatalf("x[0] = %d, want %d", got, int64(1<<40+3))
+	}
+	ptrs[2] = unsafe.Pointer(&vals[12]) // n packed as 4 bytes, k right after it
+	err = d.Launch(k, [3]int{1, 1, 1}, [3]int{1, 1, 1}, 0, unsafe.Pointer(&ptrs[0]))
+	if err == nil || !strings.Contains(err.Error(), "parameter 1 is 8 bytes, but parameter 2's value starts 4 bytes") {
+		t.Fatalf("launch with n packed as int32: %v", err)
+	}
+	if want := []int{8, 8, 4}; fmt.Sprint(k.ParamSizes()) != fmt.Sprint(want) {
+		t.Errorf("ParamSizes() = %v, want %v", k.ParamSizes(), want)
 	}
 }
 

@@ -167,6 +167,15 @@ func (d *Device) Launch(k *Kernel, grid, block [3]int, dynSmem int, args unsafe.
 		if vp == nil {
 			return fmt.Errorf("emu: kernel %s: args[%d] is nil", name, i)
 		}
+		// A value that runs into the next parameter's was packed with a
+		// smaller type than the kernel's parameter (an int for an i64).
+		if i+1 < len(k.info.sizes) {
+			next := uintptr(*(*unsafe.Pointer)(unsafe.Add(args, 8*(i+1))))
+			if gap := next - uintptr(vp); next > uintptr(vp) && gap < uintptr(sz) {
+				return fmt.Errorf("emu: kernel %s: parameter %d is %d bytes, but parameter %d's value starts %d bytes "+
+					"after its value: it was packed with a smaller type", name, i, sz, i+1, gap)
+			}
+		}
 		vals[i] = unsafe.Slice((*byte)(vp), sz)
 		if k.info.isPtr[i] {
 			p := *(*uintptr)(vp)

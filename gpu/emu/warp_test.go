@@ -10,7 +10,8 @@ import (
 )
 
 const shflSrc = `
-// out[k*64 + t] for k = idx, xor, down, up, width-8 idx; 64 threads (2 warps).
+// out[k*64 + t] for k = idx, xor, down, up, width-8 idx, double xor, and
+// width-8 xor, down, up; 64 threads (2 warps).
 extern "C" __global__ void shfl(const float* x, const int* arg, float* out, unsigned* ballot) {
   int t = threadIdx.x;
   float v = x[t];
@@ -22,6 +23,9 @@ extern "C" __global__ void shfl(const float* x, const int* arg, float* out, unsi
   out[4 * 64 + t] = __shfl_sync(0xffffffffu, v, a, 8);
   double dv = (double)v * 3.0;
   out[5 * 64 + t] = (float)__shfl_xor_sync(0xffffffffu, dv, 5);
+  out[6 * 64 + t] = __shfl_xor_sync(0xffffffffu, v, 9, 8);
+  out[7 * 64 + t] = __shfl_down_sync(0xffffffffu, v, 3, 8);
+  out[8 * 64 + t] = __shfl_up_sync(0xffffffffu, v, 3, 8);
   ballot[t] = __ballot_sync(0xffffffffu, v > 0.f);
 }
 `
@@ -30,7 +34,7 @@ func TestShuffles(t *testing.T) {
 	for _, rev := range []bool{false, true} {
 		d, m := open(t, rev, shflSrc)
 		x, arg := alloc(t, d, 64*4), alloc(t, d, 64*4)
-		out, bal := alloc(t, d, 6*64*4), alloc(t, d, 64*4)
+		out, bal := alloc(t, d, 9*64*4), alloc(t, d, 64*4)
 		rng := rand.New(rand.NewPCG(3, 4))
 		xs, as := x.f32(), arg.u32()
 		for i := range 64 {
@@ -52,6 +56,18 @@ func TestShuffles(t *testing.T) {
 				xs[l],
 				xs[w+seg8+a%8],
 				float32(float64(xs[w+(lane^5)]) * 3),
+				xs[l], xs[l], xs[l],
+			}
+			// width 8: xor may read an earlier segment, not a later one;
+			// down and up stay inside the segment (else the own value)
+			if x := lane ^ 9; x/8 <= lane/8 {
+				want[6] = xs[w+x]
+			}
+			if lane%8+3 < 8 {
+				want[7] = xs[l+3]
+			}
+			if lane%8 >= 3 {
+				want[8] = xs[l-3]
 			}
 			if lane+(a&7) < 32 {
 				want[2] = xs[l+(a&7)]

@@ -9,6 +9,7 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -106,15 +107,39 @@ struct Ctx {
   size_t dyn_cap, dyn_size, max_total;
   std::vector<std::pair<void*, size_t>> statics;
   size_t static_bytes;
+  // the warp being scheduled: threads [sw_lo, sw_hi), in reverse when
+  // sw_rev; sw_pos is the running lane's position in that order
+  int sw_lo, sw_hi, sw_pos;
+  bool sw_rev;
 };
 
 std::vector<Kernel>& registry();
-extern __thread Ctx* g_ctx;
+extern Ctx* g_ctx __attribute__((visibility("hidden"))); // the running launch
 
 std::string where(Ctx* c, const Fiber* f);
 std::string fmt(const char* f, ...) __attribute__((format(printf, 1, 2)));
 void fail(Ctx* c, const Fiber* f, const std::string& msg);
-inline void yield(Fiber* f) { ctx_switch(&f->sw, &f->ctx->sched); }
+// lane_at is the fiber at position li of the scheduled warp's order.
+inline Fiber* lane_at(Ctx* c, int li) { return c->fibers[c->sw_rev ? c->sw_hi - 1 - li : c->sw_lo + li]; }
+// yield stops f (it waits or exited). The next runnable lane of its warp in
+// the scheduling order runs at once, as the scheduler would pick it;
+// without one (or after a block barrier completed) the scheduler runs.
+inline void yield(Fiber* f) {
+  Ctx* c = f->ctx;
+  if (!c->restart && !c->failed) {
+    for (int li = c->sw_pos + 1, cnt = c->sw_hi - c->sw_lo; li < cnt; li++) {
+      Fiber* g = lane_at(c, li);
+      if (g->state == READY) {
+        c->sw_pos = li;
+        c->cur = g;
+        sirl_emu_cur_thread = &g->t;
+        ctx_switch(&f->sw, &g->sw);
+        return;
+      }
+    }
+  }
+  ctx_switch(&f->sw, &c->sched);
+}
 // fault ends the current fiber's part in the launch with an error.
 [[noreturn]] void fault(const std::string& msg);
 // current is the running fiber (aborts outside a launch).

@@ -50,8 +50,9 @@ static inline uint2 make_uint2(unsigned x, unsigned y) { return uint2{x, y}; }
 static inline float4 make_float4(float x, float y, float z, float w) { return float4{x, y, z, w}; }
 static inline float2 make_float2(float x, float y) { return float2{x, y}; }
 
-// The runtime's per-fiber and per-launch state, reached through the current
-// OS thread (every fiber of a launch runs on the thread that launched it).
+// The runtime's per-fiber and per-launch state. A library runs one launch
+// at a time (runtime.cc holds a lock), so these are plain globals: the
+// running fiber's thread index and the launch's grid.
 struct sirl_emu_thread {
   uint3 tid;
 };
@@ -59,8 +60,8 @@ struct sirl_emu_grid {
   uint3 bid;
   dim3 bdim, gdim;
 };
-extern __thread const sirl_emu_thread* sirl_emu_tls_thread;
-extern __thread const sirl_emu_grid* sirl_emu_tls_grid;
+extern const sirl_emu_thread* sirl_emu_cur_thread __attribute__((visibility("hidden")));
+extern const sirl_emu_grid* sirl_emu_cur_grid __attribute__((visibility("hidden")));
 extern "C" {
 void sirl_emu_syncthreads(const char* file, int line);
 void sirl_emu_warp_shfl(unsigned mask, int kind, int arg, int width, const void* in, void* out, int size,
@@ -72,10 +73,10 @@ void sirl_emu_static_smem(void* p, size_t n);
 [[noreturn]] void sirl_emu_trap(const char* file, int line);
 }
 
-#define threadIdx (sirl_emu_tls_thread->tid)
-#define blockIdx (sirl_emu_tls_grid->bid)
-#define blockDim (sirl_emu_tls_grid->bdim)
-#define gridDim (sirl_emu_tls_grid->gdim)
+#define threadIdx (sirl_emu_cur_thread->tid)
+#define blockIdx (sirl_emu_cur_grid->bid)
+#define blockDim (sirl_emu_cur_grid->bdim)
+#define gridDim (sirl_emu_cur_grid->gdim)
 #define warpSize 32
 
 #define __syncthreads() sirl_emu_syncthreads(__FILE__, __LINE__)

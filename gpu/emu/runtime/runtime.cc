@@ -34,8 +34,8 @@ sirl_emu_swap:
 )");
 #endif
 
-__thread const sirl_emu_thread* sirl_emu_tls_thread;
-__thread const sirl_emu_grid* sirl_emu_tls_grid;
+const sirl_emu_thread* sirl_emu_cur_thread;
+const sirl_emu_grid* sirl_emu_cur_grid;
 
 namespace sirl_emu_rt {
 
@@ -44,7 +44,11 @@ std::vector<Kernel>& registry() {
   return r;
 }
 
-__thread Ctx* g_ctx;
+Ctx* g_ctx;
+
+// launchMu makes launches of this library run one at a time, whichever
+// thread or context they come from.
+std::mutex launchMu;
 
 std::string where(Ctx* c, const Fiber* f) {
   char b[256];
@@ -104,7 +108,7 @@ Fiber* fiber_new(Ctx* c) {
 
 void resume(Ctx* c, Fiber* f) {
   c->cur = f;
-  sirl_emu_tls_thread = &f->t;
+  sirl_emu_cur_thread = &f->t;
   ctx_switch(&c->sched, &f->sw);
 }
 
@@ -176,14 +180,20 @@ bool run_block(Ctx* c, bool reverse) {
     c->restart = false;
     for (int wi = 0; wi < nw && !c->restart; wi++) {
       int lo = (reverse ? nw - 1 - wi : wi) * 32, hi = lo + 32 < n ? lo + 32 : n;
+      c->sw_lo = lo;
+      c->sw_hi = hi;
+      c->sw_rev = reverse;
       for (bool progress = true; progress && !c->restart;) {
         progress = false;
         for (int li = 0; li < hi - lo && !c->restart; li++) {
-          Fiber* f = c->fibers[reverse ? hi - 1 - li : lo + li];
+          Fiber* f = lane_at(c, li);
           while (f->state == READY && !c->restart) {
             ran = progress = true;
+            c->sw_pos = li;
             resume(c, f);
             if (c->failed) return false;
+            li = c->sw_pos; // yield may have run later lanes directly
+            f = lane_at(c, li);
           }
         }
       }
@@ -260,6 +270,7 @@ void sirl_emu_ctx_free(void* p) {
 // with the message in err.
 int sirl_emu_launch(void* ctx, int ki, const int grid[3], const int block[3], long long dyn, long long max_total,
                     void** args, int reverse, char* err, int errlen) {
+  std::lock_guard<std::mutex> lock(launchMu);
   Ctx* c = (Ctx*)ctx;
   c->k = &registry()[ki];
   c->args = args;
@@ -301,9 +312,9 @@ int sirl_emu_launch(void* ctx, int ki, const int grid[3], const int block[3], lo
   c->grid.bdim = dim3{(unsigned)block[0], (unsigned)block[1], (unsigned)block[2]};
   c->grid.gdim = dim3{(unsigned)grid[0], (unsigned)grid[1], (unsigned)grid[2]};
   Ctx* saved = g_ctx;
-  const sirl_emu_grid* saved_grid = sirl_emu_tls_grid;
+  const sirl_emu_grid* saved_grid = sirl_emu_cur_grid;
   g_ctx = c;
-  sirl_emu_tls_grid = &c->grid;
+  sirl_emu_cur_grid = &c->grid;
   bool ok = true;
   for (int z = 0; z < grid[2] && ok; z++)
     for (int y = 0; y < grid[1] && ok; y++)
@@ -312,8 +323,8 @@ int sirl_emu_launch(void* ctx, int ki, const int grid[3], const int block[3], lo
         ok = run_block(c, reverse != 0);
       }
   g_ctx = saved;
-  sirl_emu_tls_grid = saved_grid;
-  sirl_emu_tls_thread = nullptr;
+  sirl_emu_cur_grid = saved_grid;
+  sirl_emu_cur_thread = nullptr;
   c->cur = nullptr;
   if (!ok) {
     // Fibers stopped mid-kernel are abandoned: restart them from the top.
@@ -362,6 +373,15 @@ void sirl_emu_static_smem(void* p, size_t n) {
   if (c->static_bytes + c->dyn_size > c->max_total)
     fault(fmt("static (%zu) + dynamic (%zu) shared memory exceeds the %zu bytes allowed", c->static_bytes,
               c->dyn_size, c->max_total));
+}
+
+// sirl_emu_describe writes the running kernel, block and thread (for a
+// fault report); it returns the length, 0 outside a launch.
+int sirl_emu_describe(char* buf, int n) {
+  Ctx* c = g_ctx;
+  if (!c || !c->cur || n <= 0) return 0;
+  int m = snprintf(buf, (size_t)n, "%s", where(c, c->cur).c_str());
+  return m < 0 ? 0 : (m < n ? m : n - 1);
 }
 
 void sirl_emu_trap(const char* file, int line) { fault(fmt("__trap() at %s:%d", file, line)); }

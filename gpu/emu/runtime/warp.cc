@@ -6,10 +6,14 @@
 namespace sirl_emu_rt {
 namespace {
 
-// arrive_warp records lane f at a warp collective. It returns true when f
-// completed the collective (the results of every lane are written).
+// warp_complete runs the collective that self completed: every lane of the
+// mask has arrived; it writes each lane's result and makes the lanes
+// runnable. It returns false (with c->err) when the lanes disagree.
 bool warp_complete(Ctx* c, Fiber* self);
 
+// warp_collective records that f arrived at the collective its fields
+// describe, completes it when f is the last lane of the mask to arrive,
+// and waits otherwise.
 void warp_collective(Fiber* f) {
   Ctx* c = f->ctx;
   unsigned exist = c->warp_exist[f->warp];
@@ -50,19 +54,26 @@ bool warp_complete(Ctx* c, Fiber* self) {
     for (int l = 0; l < 32; l++) {
       Fiber* o = lanes[l];
       if (!o) continue;
-      int w = o->width, seg = (l / w) * w, src = l;
+      // CUDA's rules for a width-w segment (w a power of two): idx wraps
+      // inside the segment; xor may reach earlier segments but not later
+      // ones; down and up do not leave the segment (else: own value).
+      int wm = o->width - 1, seg = l & ~wm, src = l, a = o->arg;
       switch (o->kind) {
-      case 0: src = seg + ((o->arg % w) + w) % w; break;
-      case 1: src = l ^ o->arg; if (src / w != l / w || src > 31 || src < 0) src = l; break;
-      case 2: src = (l % w) + o->arg < w ? l + o->arg : l; break;
-      case 3: src = (l % w) - o->arg >= 0 ? l - o->arg : l; break;
+      case 0: src = seg + (a & wm); break;
+      case 1: src = l ^ a; if (src < 0 || src > 31 || (src & ~wm) > seg) src = l; break;
+      case 2: src = a >= 0 && (l & wm) + a <= wm ? l + a : l; break;
+      case 3: src = a >= 0 && (l & wm) - a >= 0 ? l - a : l; break;
       }
       if (!(m >> src & 1u)) {
         c->err = fmt("warp shuffle (%s:%d): lane %d reads lane %d, which is not in mask 0x%08x", o->wfile, o->wline, l,
                      src, m);
         return false;
       }
-      memcpy(o->out, &vals[src], (size_t)o->size);
+      switch (o->size) { // constant sizes: no library call
+      case 4: memcpy(o->out, &vals[src], 4); break;
+      case 8: memcpy(o->out, &vals[src], 8); break;
+      default: memcpy(o->out, &vals[src], (size_t)o->size);
+      }
     }
   } else if (self->coll == C_VOTE) {
     unsigned ballot = 0;
@@ -147,7 +158,11 @@ void sirl_emu_warp_shfl(unsigned mask, int kind, int arg, int width, const void*
   f->width = width;
   f->size = size;
   f->in = 0;
-  memcpy(&f->in, in, (size_t)size);
+  switch (size) {
+  case 4: memcpy(&f->in, in, 4); break;
+  case 8: memcpy(&f->in, in, 8); break;
+  default: memcpy(&f->in, in, (size_t)size);
+  }
   f->out = out;
   f->wfile = file;
   f->wline = line;
