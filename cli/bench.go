@@ -116,11 +116,13 @@ func benchDevice(device, suite string) (string, error) {
 	case "cpu":
 		return "cpu", nil
 	case "cuda", "auto":
-		if gpu.Available() {
+		if gpu.Available() && (device == "cuda" || !gpu.Emulated()) { // auto never picks the emulator
 			return "cuda", nil
 		}
 		why := "no CUDA device"
-		if _, err := gpu.New(gpu.PoolPlan{}); errors.Is(err, backend.ErrNoCUDA) {
+		if gpu.Emulated() {
+			why = "auto never picks the CUDA emulator of this cudaemu binary; --device cuda does"
+		} else if _, err := gpu.New(gpu.PoolPlan{}); errors.Is(err, backend.ErrNoCUDA) {
 			why = "this binary was built without -tags cuda"
 		}
 		return "", fmt.Errorf("bench %s: no GPU engine here (%s): run it on the GPU machine with the binary of scripts/build-gpu.sh (scripts/gpu-report.sh does), or pass --device cpu for the small CPU run", suite, why)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 
@@ -13,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/sirl-dev/sirl/configs"
+	"github.com/sirl-dev/sirl/gpu"
 	"github.com/sirl-dev/sirl/train"
 )
 
@@ -228,6 +230,9 @@ func knownEnv(env string, keys map[string]any) bool {
 	name := strings.ToLower(strings.TrimPrefix(env, "SIRL_"))
 	switch name {
 	case "require_tokref", "cache_dir":
+		return true
+	}
+	if slices.Contains(gpu.EnvVars(), env) { // the GPU engine's own variables
 		return true
 	}
 	for k := range keys {

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sirl-dev/sirl/gpu"
 )
 
 func writeConfig(t *testing.T, body string) string {
@@ -72,6 +74,13 @@ func TestConfigPrecedence(t *testing.T) {
 	if cfg.SFT.Steps != 9 || cfg.RL.Steps != 11 || cfg.RL.NumGenerations != 6 || cfg.RL.PromptsPerStep != 16 {
 		t.Errorf("got sft.steps %d rl.steps %d num_generations %d prompts %d; want 9 (file) 11 (env) 6 (flag) 16 (default)",
 			cfg.SFT.Steps, cfg.RL.Steps, cfg.RL.NumGenerations, cfg.RL.PromptsPerStep)
+	}
+	// The GPU engine's own variables are not config keys but are accepted.
+	for _, v := range gpu.EnvVars() {
+		t.Setenv(v, "x")
+	}
+	if _, err := loadConfig(nil, p); err != nil {
+		t.Errorf("with the GPU engine's variables set: %v", err)
 	}
 	t.Setenv("SIRL_RL_STPES", "1")
 	if _, err := loadConfig(nil, p); err == nil || !strings.Contains(err.Error(), "SIRL_RL_STPES") {

@@ -93,9 +93,10 @@ func newEngine(cfg train.Config) (backend.Backend, error) {
 }
 
 // openEngine picks the engine named by the device key; a GPU engine's pools
-// come from plan (not called for the CPU engine).
+// come from plan (not called for the CPU engine). auto takes a real GPU,
+// never the emulator (a test instrument): that one needs --device cuda.
 func openEngine(cfg train.Config, plan func() (backend.PoolPlan, error)) (backend.Backend, error) {
-	if cfg.Device == "cpu" || cfg.Device != "cuda" && !gpu.Available() {
+	if cfg.Device == "cpu" || cfg.Device != "cuda" && !(gpu.Available() && !gpu.Emulated()) {
 		return cpu.New(cfg.Threads), nil
 	}
 	p, err := plan()

@@ -1,4 +1,4 @@
-//go:build cuda
+//go:build cuda && !cudaemu
 
 package gpu
 
@@ -112,48 +112,15 @@ const (
 	cudaR16BF = 14
 )
 
-func blasType(dt backend.DType) (C.int, bool) {
-	switch dt {
-	case backend.F32:
-		return cudaR32F, true
-	case backend.BF16:
-		return cudaR16BF, true
+func blasType(dt backend.DType) C.int {
+	if dt == backend.BF16 {
+		return cudaR16BF
 	}
-	return 0, false
+	return cudaR32F
 }
 
-// gemmDesc is one row-major batched product
-// C[i] = alpha op(A[i]) op(B[i]) + beta C[i], with leading dimensions
-// (row lengths as stored) and batch strides in elements.
-type gemmDesc struct {
-	transA, transB bool
-	m, n, k        int
-	a, b, c        cu.DevicePtr
-	at, bt, ct     backend.DType
-	lda, ldb, ldc  int
-	sa, sb, sc     int64
-	batch          int
-	alpha, beta    float32
-}
-
-// supported reports whether cuBLAS takes these dtypes: A and B equal, fp32
-// with an fp32 C, or bf16 with a bf16 or fp32 C.
-func (g gemmDesc) supported() bool {
-	if g.at != g.bt {
-		return false
-	}
-	if g.at == backend.F32 {
-		return g.ct == backend.F32
-	}
-	return g.at == backend.BF16 && (g.ct == backend.BF16 || g.ct == backend.F32)
-}
-
-// gemm runs g through cuBLAS. Row-major C = op(A)·op(B) is column-major
-// Cᵀ = op(B)ᵀ·op(A)ᵀ, so B goes first.
-func (b *blas) gemm(g gemmDesc) error {
-	at, _ := blasType(g.at)
-	bt, _ := blasType(g.bt)
-	ct, _ := blasType(g.ct)
+// gemm runs one column-major product (see gemmDesc.colMajor) through cuBLAS.
+func (b *blas) gemm(g colGemm) error {
 	op := func(t bool) C.int {
 		if t {
 			return 1
@@ -161,10 +128,10 @@ func (b *blas) gemm(g gemmDesc) error {
 		return 0
 	}
 	alpha, beta := C.float(g.alpha), C.float(g.beta)
-	r := C.sirl_blas_gemm(b.b, op(g.transB), op(g.transA), C.int(g.n), C.int(g.m), C.int(g.k), &alpha,
-		C.ulonglong(g.b), bt, C.int(g.ldb), C.longlong(g.sb),
-		C.ulonglong(g.a), at, C.int(g.lda), C.longlong(g.sa),
-		&beta, C.ulonglong(g.c), ct, C.int(g.ldc), C.longlong(g.sc), C.int(g.batch))
+	r := C.sirl_blas_gemm(b.b, op(g.transA), op(g.transB), C.int(g.m), C.int(g.n), C.int(g.k), &alpha,
+		C.ulonglong(g.a), blasType(g.at), C.int(g.lda), C.longlong(g.sa),
+		C.ulonglong(g.b), blasType(g.bt), C.int(g.ldb), C.longlong(g.sb),
+		&beta, C.ulonglong(g.c), blasType(g.ct), C.int(g.ldc), C.longlong(g.sc), C.int(g.batch))
 	if r != 0 {
 		return fmt.Errorf("cublasGemmStridedBatchedEx(m %d n %d k %d batch %d): status %d", g.m, g.n, g.k, g.batch, int(r))
 	}

@@ -1,8 +1,19 @@
-// Package gpu is the CUDA engine of backend.Backend, built with the `cuda`
-// build tag; without it New returns backend.ErrNoCUDA and Available is
-// false, and nothing here needs CUDA to build.
+// Package gpu is the CUDA engine of backend.Backend. The engine's code
+// (files tagged `cuda || cudaemu`) talks to the device through one narrow
+// driver interface (driver.go), with two implementations chosen by build tag:
 //
-// The engine (files tagged cuda) runs on gorgonia.org/cu (root package only):
+//   - `-tags cuda`: the real driver (driver_cuda.go, compile.go, blas.go)
+//     over gorgonia.org/cu, a cgo launch shim, NVRTC and cuBLAS;
+//   - `-tags cudaemu`: the emulated driver (driver_emu.go) over package
+//     gpu/emu, which runs the same kernels/*.cu on the CPU. Device() says
+//     "emulated CUDA (CPU), not a GPU"; Emulated() is true. A test
+//     instrument: $SIRL_EMU_ORDER=reverse runs each block's threads in
+//     reverse order.
+//
+// Without either tag New returns backend.ErrNoCUDA and Available is false,
+// and nothing here needs CUDA or cgo to build.
+//
+// The engine with the real driver:
 //
 //   - one device, its primary context and one stream. All CUDA calls run on
 //     one dedicated goroutine locked to its OS thread (runtime.LockOSThread)
@@ -40,3 +51,9 @@ const Scratch = backend.Scratch
 
 // DefaultScratch is backend.DefaultScratch.
 const DefaultScratch = backend.DefaultScratch
+
+// EnvVars lists the environment variables the engine, its drivers and
+// kernel compilers read (not config keys: the CLI must accept them).
+func EnvVars() []string {
+	return []string{"SIRL_CUDA_DEVICE", "SIRL_CUDA_INCLUDE", "SIRL_EMU_ORDER", "SIRL_GUARD", "SIRL_KERNEL_CACHE", "SIRL_REQUIRE_CUBLAS"}
+}

@@ -1,4 +1,4 @@
-//go:build cuda
+//go:build cuda || cudaemu
 
 package gpu
 
@@ -8,13 +8,10 @@ import (
 	"os"
 	"runtime"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/sirl-dev/sirl/backend"
-	_ "github.com/sirl-dev/sirl/gpu/guard" // must initialise before gorgonia.org/cu
-	"gorgonia.org/cu"
 )
 
 // headroom is device memory left outside the pools for the context, the
@@ -32,15 +29,12 @@ type Engine struct {
 	closed bool
 
 	// Used only on the CUDA goroutine after New.
-	dev     cu.Device
-	ctx     cu.CUContext
-	stream  cu.Stream
+	drv     driver
 	lau     *launcher
-	blas    *blas // nil: matmul uses the gemm_simt kernel
-	mods    []module
+	blas    bool // false: matmul uses the gemm_simt kernel
 	funcs   map[string]*kfunc
 	pin     [2]pinned
-	pinEv   [2]cu.Event
+	pinEv   [2]event
 	pinUsed [2]bool
 	pinNext int
 
@@ -49,13 +43,6 @@ type Engine struct {
 	pools   map[backend.Pool]*pool
 	scratch *arena
 	desc    string
-}
-
-// Available reports whether a CUDA device can be opened (the guard package
-// has already stopped the program when the driver is missing).
-func Available() bool {
-	n, err := cu.NumDevices()
-	return err == nil && n > 0
 }
 
 // New opens device $SIRL_CUDA_DEVICE (default 0), takes the pools of plan
@@ -76,20 +63,12 @@ func New(plan PoolPlan) (backend.Backend, error) {
 			e.shutdown()
 		}
 	}()
-	var cc [2]int
-	if err := e.exec(func() error { return e.openDevice(plan, &cc) }); err != nil {
+	if err := e.exec(func() error { return e.openDevice(plan) }); err != nil {
 		return nil, err
 	}
-	images, info, err := compileKernels(cc)
-	if err != nil {
+	var info, blasName string
+	if err := e.exec(func() error { return e.setup(plan, &info, &blasName) }); err != nil {
 		return nil, err
-	}
-	if err := e.exec(func() error { return e.setup(plan, images) }); err != nil {
-		return nil, err
-	}
-	blasName := "none (gemm_simt fallback)"
-	if e.blas != nil {
-		blasName = e.blas.name
 	}
 	e.desc += fmt.Sprintf("; kernels %s; cuBLAS %s", info, blasName)
 	ok = true
@@ -113,82 +92,44 @@ func (e *Engine) exec(f func() error) error {
 	return <-e.done
 }
 
-// openDevice selects the device, makes its primary context current on the
-// CUDA goroutine and checks the plan against the free memory.
-func (e *Engine) openDevice(plan PoolPlan, cc *[2]int) error {
-	ord := 0
-	if s := os.Getenv("SIRL_CUDA_DEVICE"); s != "" {
-		v, err := strconv.Atoi(s)
-		if err != nil {
-			return fmt.Errorf("gpu: SIRL_CUDA_DEVICE=%q is not a device number", s)
-		}
-		ord = v
-	}
-	n, err := cu.NumDevices()
-	if err != nil || n == 0 {
-		return fmt.Errorf("gpu: no CUDA device (%v)", err)
-	}
-	if ord < 0 || ord >= n {
-		return fmt.Errorf("gpu: SIRL_CUDA_DEVICE=%d but the machine has %d devices", ord, n)
-	}
-	if e.dev, err = cu.GetDevice(ord); err != nil {
-		return fmt.Errorf("gpu: device %d: %w", ord, err)
-	}
-	if e.ctx, err = e.dev.RetainPrimaryCtx(); err != nil {
-		return fmt.Errorf("gpu: primary context: %w", err)
-	}
-	if err := cu.SetCurrentContext(e.ctx); err != nil {
-		return fmt.Errorf("gpu: set context: %w", err)
-	}
-	if cc[0], cc[1], err = e.dev.ComputeCapability(); err != nil {
-		return fmt.Errorf("gpu: compute capability: %w", err)
-	}
-	e.sms, _ = e.dev.Attribute(cu.MultiprocessorCount)
-	e.maxSmem = maxSharedOptin(e.dev)
-	free, total, err := cu.MemInfo()
+// openDevice opens the driver on the CUDA goroutine and checks the plan
+// against the free memory.
+func (e *Engine) openDevice(plan PoolPlan) error {
+	drv, err := openDriver()
 	if err != nil {
-		return fmt.Errorf("gpu: memory info: %w", err)
+		return err
 	}
+	e.drv = drv
+	di := drv.info()
+	e.sms, e.maxSmem = di.sms, di.maxSmem
 	need := plan.Total() + headroom
-	if need > free {
+	if need > di.free {
 		var parts []string
 		for _, p := range planOrder(plan) {
 			parts = append(parts, fmt.Sprintf("%s %s", p, gib(planSize(plan, p))))
 		}
 		return fmt.Errorf("gpu: the pool plan needs %s (%s) + %s headroom, but the GPU has %s free of %s",
-			gib(plan.Total()), strings.Join(parts, ", "), gib(headroom), gib(free), gib(total))
+			gib(plan.Total()), strings.Join(parts, ", "), gib(headroom), gib(di.free), gib(di.total))
 	}
-	name, _ := e.dev.Name()
-	e.desc = fmt.Sprintf("%s (sm_%d%d, %d SMs, %s of %s free at start)", name, cc[0], cc[1], e.sms, gib(free), gib(total))
+	e.desc = fmt.Sprintf("%s (sm_%d%d, %d SMs, %s of %s free at start)", di.name, di.cc[0], di.cc[1], di.sms,
+		gib(di.free), gib(di.total))
 	return nil
 }
 
 // setup loads the kernels, takes the pools and the pinned buffers and
 // opens cuBLAS. Runs on the CUDA goroutine.
-func (e *Engine) setup(plan PoolPlan, images map[string][]byte) error {
+func (e *Engine) setup(plan PoolPlan, info, blasName *string) error {
 	var err error
-	if e.stream, err = cu.MakeStream(cu.NonBlocking); err != nil {
-		return fmt.Errorf("gpu: stream: %w", err)
+	if *info, err = e.drv.loadKernels(); err != nil {
+		return err
 	}
-	names := make([]string, 0, len(images))
-	for n := range images {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		m, err := loadModule(images[n])
-		if err != nil {
-			return fmt.Errorf("gpu: load %s: %w", n, err)
-		}
-		e.mods = append(e.mods, m)
-	}
-	e.lau = newLauncher()
+	e.lau = newLauncher(e.drv)
 	e.pools = map[backend.Pool]*pool{}
 	for _, p := range planOrder(plan) {
 		size := planSize(plan, p)
 		pl := &pool{name: p, capacity: size}
 		if size > 0 {
-			if pl.base, err = cu.MemAlloc(size); err != nil {
+			if pl.base, err = e.drv.memAlloc(size); err != nil {
 				return fmt.Errorf("gpu: cuMemAlloc %s for pool %s: %w", gib(size), p, err)
 			}
 		}
@@ -204,15 +145,18 @@ func (e *Engine) setup(plan PoolPlan, images map[string][]byte) error {
 		e.pools[p] = pl
 	}
 	for i := range e.pin {
-		if e.pin[i], err = allocPinned(stagingBytes); err != nil {
+		p, err := e.drv.hostAlloc(stagingBytes)
+		if err != nil {
 			return err
 		}
-		if e.pinEv[i], err = cu.MakeEvent(cu.DisableTiming); err != nil {
-			return fmt.Errorf("gpu: event: %w", err)
+		e.pin[i] = pinned{p: p, size: stagingBytes}
+		if e.pinEv[i], err = e.drv.newEvent(); err != nil {
+			return err
 		}
 	}
-	if b, err := openBLAS(e.stream); err == nil {
-		e.blas = b
+	*blasName = "none (gemm_simt fallback)"
+	if name, err := e.drv.openBLAS(); err == nil {
+		e.blas, *blasName = true, name
 	} else if os.Getenv("SIRL_REQUIRE_CUBLAS") == "1" {
 		return err
 	}
@@ -225,40 +169,30 @@ func (e *Engine) shutdown() {
 		return
 	}
 	e.exec(func() error {
-		if e.stream != (cu.Stream{}) {
-			e.stream.Synchronize()
+		if e.drv == nil {
+			return nil
 		}
-		if e.blas != nil {
-			e.blas.close()
-			e.blas = nil
-		}
+		e.drv.synchronize()
 		for _, p := range e.pools {
 			if p.base != 0 {
-				cu.MemFree(p.base)
+				e.drv.memFree(p.base)
 				p.base = 0
 			}
 		}
 		for i := range e.pin {
-			e.pin[i].free()
+			e.drv.hostFree(e.pin[i].p)
 			e.pin[i] = pinned{}
-			if e.pinEv[i] != (cu.Event{}) {
-				cu.DestroyEvent(&e.pinEv[i])
+			if e.pinEv[i] != nil {
+				e.pinEv[i].destroy()
+				e.pinEv[i] = nil
 			}
 		}
-		for _, m := range e.mods {
-			m.unload()
-		}
-		e.mods = nil
 		if e.lau != nil {
 			e.lau.close()
 			e.lau = nil
 		}
-		if e.stream != (cu.Stream{}) {
-			e.stream.Destroy()
-		}
-		if e.ctx != (cu.CUContext{}) {
-			e.dev.ReleasePrimaryCtx()
-		}
+		e.drv.close()
+		e.drv = nil
 		return nil
 	})
 	e.closed = true
@@ -294,7 +228,7 @@ func (e *Engine) Err() error {
 // inside a kernel shows here).
 func (e *Engine) Sync() error {
 	e.run("Sync", func() error {
-		return e.exec(func() error { return e.stream.Synchronize() })
+		return e.exec(func() error { return e.drv.synchronize() })
 	})
 	return e.Err()
 }
@@ -317,13 +251,13 @@ func (e *Engine) fn(name string) (*kfunc, error) {
 	if k, ok := e.funcs[name]; ok {
 		return k, nil
 	}
-	for _, m := range e.mods {
-		if k, err := m.function(name); err == nil {
-			e.funcs[name] = k
-			return k, nil
-		}
+	ref, err := e.drv.function(name)
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("kernel %s not found in any module", name)
+	k := &kfunc{ref: ref, name: name, maxSmem: 48 << 10}
+	e.funcs[name] = k
+	return k, nil
 }
 
 // launch runs kernel name on the engine's stream (CUDA goroutine only).
@@ -335,7 +269,7 @@ func (e *Engine) launch(name string, grid, block dim3, smem int, args ...any) er
 	if smem > e.maxSmem {
 		return fmt.Errorf("kernel %s needs %d bytes of shared memory, the GPU allows %d", name, smem, e.maxSmem)
 	}
-	return e.lau.launch(k, grid, block, smem, e.stream, args...)
+	return e.lau.launch(k, grid, block, smem, args...)
 }
 
 // gridFor is a grid-stride launch size for n elements with 256 threads.

@@ -1,4 +1,4 @@
-//go:build cuda
+//go:build cuda || cudaemu
 
 package gpu_test
 
@@ -14,12 +14,6 @@ import (
 	"github.com/sirl-dev/sirl/gpu"
 )
 
-// testPlan is small enough for several engines at once on one GPU.
-var testPlan = gpu.PoolPlan{
-	backend.Weights: 128 << 20, backend.Optim: 128 << 20, backend.Activations: 1 << 30,
-	backend.KV: 128 << 20, backend.Replay: 64 << 20, gpu.Scratch: 1 << 30,
-}
-
 // open makes an engine or fails the test; it is closed when the test ends.
 func open(t testing.TB, plan gpu.PoolPlan) *gpu.Engine {
 	t.Helper()
@@ -32,10 +26,24 @@ func open(t testing.TB, plan gpu.PoolPlan) *gpu.Engine {
 	return e
 }
 
-// TestOps runs the shared op table (every op against a float64 reference).
+// TestOps runs the shared op table (every op against a float64 reference)
+// in each thread order of the build (the emulator runs forward and
+// reverse; a GPU has its own), then checks which kernels it launched.
 func TestOps(t *testing.T) {
+	for _, order := range threadOrders() {
+		t.Run(order, func(t *testing.T) {
+			setThreadOrder(t, order)
+			checkCoverage(t, runOpTable(t))
+		})
+	}
+}
+
+// runOpTable runs backendtest on fresh engines and returns them (still
+// open: they close when the test ends).
+func runOpTable(t *testing.T) []*gpu.Engine {
 	first := open(t, testPlan)
 	t.Logf("device: %s", first.Device())
+	engines := []*gpu.Engine{first}
 	used := false
 	backendtest.Run(t, func() backend.Backend {
 		if !used {
@@ -47,8 +55,10 @@ func TestOps(t *testing.T) {
 			panic("gpu.New: " + err.Error())
 		}
 		t.Cleanup(func() { b.(*gpu.Engine).Close() })
+		engines = append(engines, b.(*gpu.Engine))
 		return b
 	})
+	return engines
 }
 
 // TestPlanTooLarge checks that New refuses a plan beyond the free memory
@@ -225,4 +235,48 @@ func TestPGLossBF16(t *testing.T) {
 	p.c.PGLossBackward(dhc, dwc, inc, oc[2], oc[4])
 	p.compare(t, "dHidden", dhg, dhc, 2e-2)
 	p.compare(t, "dHead", dwg, dwc, 2e-2)
+}
+
+// TestLargeTransfer moves tensors larger than one staging buffer (8 MiB)
+// both ways, fp32 and bf16 (bf16-exact values, so bitwise), and i32: the
+// chunking of Upload and Download.
+func TestLargeTransfer(t *testing.T) {
+	e := open(t, testPlan)
+	const n = 5<<20 + 12345 // 20 MiB of fp32, 10 MiB of bf16
+	rng := rand.New(rand.NewPCG(9, 10))
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = math.Float32frombits(math.Float32bits(float32(rng.NormFloat64())) &^ 0xffff) // exact in bf16
+	}
+	for _, dt := range []backend.DType{backend.F32, backend.BF16} {
+		a := e.Alloc(backend.Activations, dt, n)
+		e.Upload(a, x)
+		got := make([]float32, n)
+		e.Download(a, got)
+		if err := e.Err(); err != nil {
+			t.Fatalf("%v: %v", dt, err)
+		}
+		for i := range x {
+			if math.Float32bits(got[i]) != math.Float32bits(x[i]) {
+				t.Fatalf("%v: element %d of %d: got %v, uploaded %v", dt, i, n, got[i], x[i])
+			}
+		}
+		e.ResetPool(backend.Activations)
+	}
+	ids := make([]int32, n)
+	for i := range ids {
+		ids[i] = int32(rng.Uint32())
+	}
+	a := e.Alloc(backend.Activations, backend.I32, n)
+	e.UploadI32(a, ids)
+	got := make([]int32, n)
+	e.DownloadI32(a, got)
+	if err := e.Err(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range ids {
+		if got[i] != ids[i] {
+			t.Fatalf("i32 element %d of %d: got %d, uploaded %d", i, n, got[i], ids[i])
+		}
+	}
 }

@@ -1,4 +1,4 @@
-//go:build cuda
+//go:build cuda || cudaemu
 
 package gpu
 
@@ -8,18 +8,27 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"unsafe"
 
 	"github.com/sirl-dev/sirl/backend"
-	"gorgonia.org/cu"
 )
 
 // stagingBytes is the size of each of the two pinned staging buffers.
 const stagingBytes = 8 << 20
 
+// pinned is a staging buffer of host memory from the driver.
+type pinned struct {
+	p    unsafe.Pointer
+	size int
+}
+
+// bytes views the buffer as a byte slice.
+func (p pinned) bytes() []byte { return unsafe.Slice((*byte)(p.p), p.size) }
+
 // pool is one device allocation sub-allocated in Go.
 type pool struct {
 	name      backend.Pool
-	base      cu.DevicePtr
+	base      devPtr
 	capacity  int64
 	alloc     allocator
 	highWater int64
@@ -31,7 +40,7 @@ type Tensor struct {
 	shape []int
 	dt    backend.DType
 	pool  *pool
-	ptr   cu.DevicePtr
+	ptr   devPtr
 	off   int64
 	bytes int64
 	n     int
@@ -58,7 +67,7 @@ func (t *Tensor) Pool() backend.Pool {
 func (t *Tensor) Len() int { return t.n }
 
 // Ptr is the device address (for benchmarks and interop).
-func (t *Tensor) Ptr() cu.DevicePtr { return t.ptr }
+func (t *Tensor) Ptr() uintptr { return uintptr(t.ptr) }
 
 // Alloc returns a zeroed tensor from pool p. Failure (unknown pool, out of
 // memory, bad shape) sets the sticky error and returns an unusable tensor.
@@ -84,9 +93,9 @@ func (e *Engine) Alloc(p backend.Pool, dt backend.DType, shape ...int) backend.T
 			if err != nil {
 				return fmt.Errorf("pool %s: %w", p, err)
 			}
-			t.off, t.ptr = off, pl.base+cu.DevicePtr(off)
+			t.off, t.ptr = off, pl.base+devPtr(off)
 			pl.highWater = max(pl.highWater, pl.alloc.inUse())
-			if err := e.exec(func() error { return cu.MemsetD8Async(t.ptr, 0, t.bytes, e.stream) }); err != nil {
+			if err := e.exec(func() error { return e.drv.memset(t.ptr, 0, 1, t.bytes) }); err != nil {
 				return err
 			}
 		}
@@ -217,22 +226,22 @@ func bf16Bits(x float32) uint16 {
 
 // toDevice copies nbytes to dst through the pinned buffers; fill writes
 // bytes [off, off+len(buf)) of the source into buf. CUDA goroutine only.
-func (e *Engine) toDevice(dst cu.DevicePtr, nbytes int, fill func(buf []byte, off int)) error {
+func (e *Engine) toDevice(dst devPtr, nbytes int, fill func(buf []byte, off int)) error {
 	for off := 0; off < nbytes; off += stagingBytes {
 		n := min(stagingBytes, nbytes-off)
 		s := e.pinNext
 		e.pinNext ^= 1
 		if e.pinUsed[s] {
-			if err := e.pinEv[s].Synchronize(); err != nil {
+			if err := e.pinEv[s].synchronize(); err != nil {
 				return err
 			}
 		}
 		buf := e.pin[s].bytes()[:n]
 		fill(buf, off)
-		if err := cu.MemcpyHtoDAsync(dst+cu.DevicePtr(off), e.pin[s].p, int64(n), e.stream); err != nil {
+		if err := e.drv.copyHtoD(dst+devPtr(off), e.pin[s].p, int64(n)); err != nil {
 			return err
 		}
-		if err := e.pinEv[s].Record(e.stream); err != nil {
+		if err := e.pinEv[s].record(); err != nil {
 			return err
 		}
 		e.pinUsed[s] = true
@@ -242,13 +251,13 @@ func (e *Engine) toDevice(dst cu.DevicePtr, nbytes int, fill func(buf []byte, of
 
 // toHost copies nbytes from src and hands each chunk to take. It waits for
 // the stream. CUDA goroutine only.
-func (e *Engine) toHost(src cu.DevicePtr, nbytes int, take func(buf []byte, off int)) error {
+func (e *Engine) toHost(src devPtr, nbytes int, take func(buf []byte, off int)) error {
 	for off := 0; off < nbytes; off += stagingBytes {
 		n := min(stagingBytes, nbytes-off)
-		if err := cu.MemcpyDtoHAsync(e.pin[0].p, src+cu.DevicePtr(off), int64(n), e.stream); err != nil {
+		if err := e.drv.copyDtoH(e.pin[0].p, src+devPtr(off), int64(n)); err != nil {
 			return err
 		}
-		if err := e.stream.Synchronize(); err != nil {
+		if err := e.drv.synchronize(); err != nil {
 			return err
 		}
 		e.pinUsed = [2]bool{}
@@ -390,7 +399,7 @@ func (e *Engine) copyRange(d *Tensor, dOff int64, s *Tensor, sOff, n int64) erro
 	}
 	if d.dt == s.dt {
 		sz := int64(d.dt.Size())
-		return cu.MemcpyDtoDAsync(d.ptr+cu.DevicePtr(dOff*sz), s.ptr+cu.DevicePtr(sOff*sz), n*sz, e.stream)
+		return e.drv.copyDtoD(d.ptr+devPtr(dOff*sz), s.ptr+devPtr(sOff*sz), n*sz)
 	}
 	return e.launch("copy_range", e.gridFor(n), dim3{256, 1, 1}, 0,
 		d.ptr, int(d.dt), dOff, s.ptr, int(s.dt), sOff, n)
@@ -409,14 +418,14 @@ func (e *Engine) Fill(x backend.Tensor, v float32) {
 		return e.exec(func() error {
 			switch t.dt {
 			case backend.BF16:
-				return cu.MemsetD16Async(t.ptr, bf16Bits(v), int64(t.n), e.stream)
+				return e.drv.memset(t.ptr, uint32(bf16Bits(v)), 2, int64(t.n))
 			case backend.I32:
 				if math.IsNaN(float64(v)) || math.Abs(float64(v)) >= 1<<31 {
 					return errors.New("fill value does not fit int32")
 				}
-				return cu.MemsetD32Async(t.ptr, uint(uint32(int32(v))), int64(t.n), e.stream)
+				return e.drv.memset(t.ptr, uint32(int32(v)), 4, int64(t.n))
 			}
-			return cu.MemsetD32Async(t.ptr, uint(math.Float32bits(v)), int64(t.n), e.stream)
+			return e.drv.memset(t.ptr, math.Float32bits(v), 4, int64(t.n))
 		})
 	})
 }
@@ -424,12 +433,12 @@ func (e *Engine) Fill(x backend.Tensor, v float32) {
 // scratchAlloc takes n bytes of the scratch pool for the current op; the op
 // releases them with e.scratch.release(mark) (stream order makes the reuse
 // by the next op safe).
-func (e *Engine) scratchAlloc(n int64) (cu.DevicePtr, error) {
+func (e *Engine) scratchAlloc(n int64) (devPtr, error) {
 	off, err := e.scratch.alloc(max(n, 1))
 	if err != nil {
 		return 0, fmt.Errorf("scratch pool: %w (raise PoolPlan[gpu.Scratch])", err)
 	}
 	pl := e.pools[Scratch]
 	pl.highWater = max(pl.highWater, e.scratch.inUse())
-	return pl.base + cu.DevicePtr(off), nil
+	return pl.base + devPtr(off), nil
 }

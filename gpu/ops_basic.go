@@ -1,4 +1,4 @@
-//go:build cuda
+//go:build cuda || cudaemu
 
 package gpu
 
@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/sirl-dev/sirl/backend"
-	"gorgonia.org/cu"
 )
 
 // rowsOf returns the rows of x when its last dimension is cols.
@@ -85,8 +84,8 @@ func (e *Engine) MatMul(c, a, b backend.Tensor, p backend.MatMulParams) {
 // gemm runs one product through cuBLAS or the fallback kernel (CUDA
 // goroutine only). k = 0 scales C by beta.
 func (e *Engine) gemm(g gemmDesc) error {
-	if e.blas != nil && g.supported() && g.k > 0 {
-		return e.blas.gemm(g)
+	if e.blas && g.supported() && g.k > 0 {
+		return e.drv.gemm(g.colMajor())
 	}
 	tb := func(b bool) int {
 		if b {
@@ -179,7 +178,7 @@ func (e *Engine) BiasBackward(dbias, dout backend.Tensor) {
 
 // colsumAccum adds the column sums of src [rows, C] onto dst [C] (CUDA
 // goroutine only).
-func (e *Engine) colsumAccum(dst *Tensor, src cu.DevicePtr, srcDT, rows, C int) error {
+func (e *Engine) colsumAccum(dst *Tensor, src devPtr, srcDT, rows, C int) error {
 	if rows == 0 || C == 0 {
 		return nil
 	}

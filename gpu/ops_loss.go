@@ -1,4 +1,4 @@
-//go:build cuda
+//go:build cuda || cudaemu
 
 package gpu
 
@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/sirl-dev/sirl/backend"
-	"gorgonia.org/cu"
 )
 
 // Sample draws one token per row of logits [B, V] (see sampling.cu for the
@@ -25,8 +24,8 @@ func (e *Engine) Sample(tokens, logprobs, logits, u backend.Tensor, p backend.Sa
 		if len(lg.shape) != 2 || lg.shape[0] != b {
 			return fmt.Errorf("logits %v must be [%d, V]", lg.shape, b)
 		}
-		if !(p.Temperature >= 0 && p.TopK >= 0 && p.TopP > 0 && p.TopP <= 1) {
-			return fmt.Errorf("temperature %g, top-k %d, top-p %g: need T ≥ 0, k ≥ 0, 0 < p ≤ 1", p.Temperature, p.TopK, p.TopP)
+		if !(p.Temperature >= 0 && p.TopK >= 0 && p.TopP >= 0 && p.TopP <= 1) {
+			return fmt.Errorf("temperature %g, top-k %d, top-p %g: need T ≥ 0, k ≥ 0, 0 ≤ p ≤ 1", p.Temperature, p.TopK, p.TopP)
 		}
 		tok, err := e.getDT(tokens, "tokens", backend.I32, b)
 		if err != nil {
@@ -133,16 +132,16 @@ func (e *Engine) pgRows(a pgArgs, gradBytes int) (int, error) {
 }
 
 // logitsChunk computes L [rows, cw] (fp32) = hidden[r0:r0+rows] · head[v0:v0+cw]ᵀ.
-func (e *Engine) logitsChunk(a pgArgs, L cu.DevicePtr, r0, rows, v0, cw int) error {
-	hs, ws := cu.DevicePtr(a.hidden.dt.Size()), cu.DevicePtr(a.head.dt.Size())
+func (e *Engine) logitsChunk(a pgArgs, L devPtr, r0, rows, v0, cw int) error {
+	hs, ws := devPtr(a.hidden.dt.Size()), devPtr(a.head.dt.Size())
 	return e.gemm(gemmDesc{transB: true, m: rows, n: cw, k: a.d, alpha: 1,
-		a: a.hidden.ptr + cu.DevicePtr(r0*a.d)*hs, at: a.hidden.dt, lda: a.d,
-		b: a.head.ptr + cu.DevicePtr(v0*a.d)*ws, bt: a.head.dt, ldb: a.d,
+		a: a.hidden.ptr + devPtr(r0*a.d)*hs, at: a.hidden.dt, lda: a.d,
+		b: a.head.ptr + devPtr(v0*a.d)*ws, bt: a.head.dt, ldb: a.d,
 		c: L, ct: backend.F32, ldc: cw, batch: 1})
 }
 
 // ptrOr is t's address, or 0 for a nil tensor.
-func ptrOr(t *Tensor) cu.DevicePtr {
+func ptrOr(t *Tensor) devPtr {
 	if t == nil {
 		return 0
 	}
@@ -265,7 +264,7 @@ func (e *Engine) pgBackward(a pgArgs, dh, dw, lt, ct *Tensor) error {
 	if err != nil {
 		return err
 	}
-	hs, ws := cu.DevicePtr(a.hidden.dt.Size()), cu.DevicePtr(a.head.dt.Size())
+	hs, ws := devPtr(a.hidden.dt.Size()), devPtr(a.head.dt.Size())
 	for r0 := 0; r0 < a.n; r0 += rows {
 		nr := min(rows, a.n-r0)
 		for v0 := 0; v0 < a.v; v0 += a.chunk {
@@ -275,7 +274,7 @@ func (e *Engine) pgBackward(a pgArgs, dh, dw, lt, ct *Tensor) error {
 			}
 			n := int64(nr) * int64(cw)
 			if err := e.launch("pg_dlogits", e.gridFor(n), dim3{256, 1, 1}, 0, L, G, int(gdt), nr, cw, v0,
-				a.targets.ptr+cu.DevicePtr(4*r0), lt.ptr+cu.DevicePtr(4*r0), ct.ptr+cu.DevicePtr(4*r0)); err != nil {
+				a.targets.ptr+devPtr(4*r0), lt.ptr+devPtr(4*r0), ct.ptr+devPtr(4*r0)); err != nil {
 				return err
 			}
 			beta := float32(1)
@@ -283,13 +282,13 @@ func (e *Engine) pgBackward(a pgArgs, dh, dw, lt, ct *Tensor) error {
 				beta = 0
 			}
 			if err := e.gemm(gemmDesc{m: nr, n: a.d, k: cw, alpha: 1, beta: beta,
-				a: G, at: gdt, lda: cw, b: a.head.ptr + cu.DevicePtr(v0*a.d)*ws, bt: a.head.dt, ldb: a.d,
-				c: acc + cu.DevicePtr(r0*a.d*accDT.Size()), ct: accDT, ldc: a.d, batch: 1}); err != nil {
+				a: G, at: gdt, lda: cw, b: a.head.ptr + devPtr(v0*a.d)*ws, bt: a.head.dt, ldb: a.d,
+				c: acc + devPtr(r0*a.d*accDT.Size()), ct: accDT, ldc: a.d, batch: 1}); err != nil {
 				return err
 			}
 			if err := e.gemm(gemmDesc{transA: true, m: cw, n: a.d, k: nr, alpha: 1, beta: 1,
-				a: G, at: gdt, lda: cw, b: a.hidden.ptr + cu.DevicePtr(r0*a.d)*hs, bt: a.hidden.dt, ldb: a.d,
-				c: dw.ptr + cu.DevicePtr(v0*a.d*dw.dt.Size()), ct: dw.dt, ldc: a.d, batch: 1}); err != nil {
+				a: G, at: gdt, lda: cw, b: a.hidden.ptr + devPtr(r0*a.d)*hs, bt: a.hidden.dt, ldb: a.d,
+				c: dw.ptr + devPtr(v0*a.d*dw.dt.Size()), ct: dw.dt, ldc: a.d, batch: 1}); err != nil {
 				return err
 			}
 		}

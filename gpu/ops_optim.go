@@ -1,4 +1,4 @@
-//go:build cuda
+//go:build cuda || cudaemu
 
 package gpu
 
@@ -8,7 +8,6 @@ import (
 	"math"
 
 	"github.com/sirl-dev/sirl/backend"
-	"gorgonia.org/cu"
 )
 
 // AdamW updates param in place as torch.optim.AdamW (and the CPU engine,
@@ -36,7 +35,7 @@ func (e *Engine) adamw(op string, param, grad, m, v, cp backend.Tensor, p backen
 				return err
 			}
 		}
-		var copyPtr cu.DevicePtr
+		var copyPtr devPtr
 		if cp != nil {
 			c, err := e.getDT(cp, "copy", backend.BF16, pt.n)
 			if err != nil {
@@ -100,9 +99,9 @@ func (e *Engine) SumSquares(ts ...backend.Tensor) float64 {
 				if err := e.launch("sumsq_partial", dim3{blocks[i], 1, 1}, dim3{256, 1, 1}, 0, x.ptr, int(x.dt), int64(x.n), at); err != nil {
 					return err
 				}
-				at += cu.DevicePtr(8 * blocks[i])
+				at += devPtr(8 * blocks[i])
 			}
-			out := part + cu.DevicePtr(8*nb)
+			out := part + devPtr(8*nb)
 			if err := e.launch("sum_final", dim3{1, 1, 1}, dim3{256, 1, 1}, 0, part, nb, out); err != nil {
 				return err
 			}

@@ -47,11 +47,6 @@ extern "C" __global__ void colsum(void* dst, int dtd, int accumulate, const void
   }
 }
 
-// fill sets every element to v (an int32 tensor gets (int)v).
-extern "C" __global__ void fill(void* t, int dt, float v, i64 n) {
-  GRID_STRIDE(i, n) { stf(t, dt, i, v); }
-}
-
 // copy_range: dst[dstOff + i] = src[srcOff + i] for i < n, converting the
 // dtype when they differ (fp32 <-> bf16, rounding to nearest even).
 extern "C" __global__ void copy_range(void* dst, int dtd, i64 dstOff, const void* src, int dts, i64 srcOff,
