@@ -34,7 +34,7 @@ func (e *env) runStage(s stage) (map[string]any, error) {
 		return nil, err
 	}
 	rng := rand.New(pcg)
-	opt := &Optimizer{cfg: s.optim, total: s.steps, step: e.state.OptStep}
+	opt := &Optimizer{cfg: s.optim, total: s.steps, step: e.state.OptStep, grads: e.grads}
 	e.m.EnsureTrainState() // gradients and AdamW moments (kept if resumed)
 	bar := newProgress(e.log, s.steps, s.label)
 	bar.Set(e.state.Step)

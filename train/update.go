@@ -48,22 +48,43 @@ func (e *env) update(st *rlStep, opt *Optimizer, ref *model.Model, row map[strin
 		for mb := 0; mb < c.Minibatches; mb++ {
 			pol := slicePart(seqs, mb, c.Minibatches)
 			rep := slicePart(st.rep, mb, c.Minibatches)
+			// The minibatch's sequences over all ranks (GSPO's
+			// per-sequence mean divides by them).
+			nPol, nRep := float64(len(pol)), float64(len(rep))
+			if err := e.sumF64("minibatch size", &nPol, &nRep); err != nil {
+				return err
+			}
 			e.m.ZeroGrads()
 			for _, part := range []struct {
 				seqs  []Seq
+				n     int
 				scale float32
 				rep   bool
-			}{{pol, 1, false}, {rep, float32(e.cfg.SIRL.LambdaRep), true}} {
-				if len(part.seqs) == 0 || part.scale == 0 {
+			}{{pol, int(nPol), 1, false}, {rep, int(nRep), float32(e.cfg.SIRL.LambdaRep), true}} {
+				if part.n == 0 || part.scale == 0 {
 					continue
-				}
-				lo, err := e.lossPass(part.seqs, eps, part.scale, !part.rep && st.seqClip, !needOld)
-				if err != nil {
-					return err
 				}
 				if part.rep {
-					row["sirl/repair_loss"] = lo.loss
+					repLoss := 0.0
+					if len(part.seqs) > 0 {
+						lo, err := e.lossPass(part.seqs, part.n, eps, part.scale, false, !needOld)
+						if err != nil {
+							return err
+						}
+						repLoss = lo.loss
+					}
+					if err := e.sumF64("repair loss", &repLoss); err != nil {
+						return err
+					}
+					row["sirl/repair_loss"] = repLoss
 					continue
+				}
+				if len(part.seqs) == 0 {
+					continue
+				}
+				lo, err := e.lossPass(part.seqs, part.n, eps, part.scale, st.seqClip, !needOld)
+				if err != nil {
+					return err
 				}
 				sumLoss += lo.loss
 				for s := range lo.logp {
@@ -93,6 +114,11 @@ func (e *env) update(st *rlStep, opt *Optimizer, ref *model.Model, row map[strin
 			gnorm, lr = g, l
 		}
 	}
+	tr := float64(trained)
+	if err := e.sumF64("update metrics", &sumLoss, &sumEnt, &nEnt, &clipLo, &clipHi, &nTok, &kl, &tr); err != nil {
+		return err
+	}
+	trained = int(tr)
 	steps := float64(c.NumIterations * c.Minibatches)
 	row[MetricPolicyLoss] = sumLoss / steps
 	row["entropy"] = sumEnt / math.Max(1, nEnt)
@@ -113,12 +139,14 @@ const microBatch = memplan.TrainMicroBatch
 // lossPass runs forward+backward of one loss term over micro-batches,
 // accumulating gradients, and returns the concatenated per-token results.
 // seqClip selects GSPO's sequence-level ratio clip.
-func (e *env) lossPass(seqs []Seq, eps [2]float32, scale float32, seqClip, detachOld bool) (*lossOut, error) {
+// n is the number of sequences of the pass over all ranks (len(seqs) with
+// one).
+func (e *env) lossPass(seqs []Seq, n int, eps [2]float32, scale float32, seqClip, detachOld bool) (*lossOut, error) {
 	out := &lossOut{}
 	for lo := 0; lo < len(seqs); lo += microBatch {
 		part := seqs[lo:min(lo+microBatch, len(seqs))]
 		// A sequence-level loss averages over its chunk; rescale to the batch.
-		frac := float32(len(part)) / float32(len(seqs))
+		frac := float32(len(part)) / float32(n)
 		r, err := e.lossChunk(part, eps, scale, frac, seqClip, detachOld)
 		e.be.ResetPool(backend.Activations)
 		if err != nil {
