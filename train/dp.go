@@ -308,3 +308,17 @@ func (e *env) gatherExtra(key string) error {
 	}
 	return nil
 }
+
+// cancelled reports whether the run was cancelled (SIGINT, SIGTERM) on any
+// rank: the ranks agree, so all of them write the checkpoint and stop at
+// the same step.
+func (e *env) cancelled() (bool, error) {
+	n := 0.0
+	if e.ctx.Err() != nil {
+		n = 1
+	}
+	if err := e.sumF64("cancellation", &n); err != nil {
+		return false, err
+	}
+	return n > 0, nil
+}

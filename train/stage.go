@@ -40,7 +40,9 @@ func (e *env) runStage(s stage) (map[string]any, error) {
 	bar.Set(e.state.Step)
 	var last map[string]any
 	for e.state.Step < s.steps && (s.more == nil || s.more()) {
-		if err := e.ctx.Err(); err != nil {
+		if stop, err := e.cancelled(); err != nil {
+			return nil, err
+		} else if stop {
 			return nil, e.interrupted()
 		}
 		row, err := s.step(rng, opt)

@@ -1,9 +1,11 @@
 package train
 
 import (
+	"fmt"
 	"math"
 
 	"github.com/sirl-dev/sirl/backend"
+	"github.com/sirl-dev/sirl/dist"
 	"github.com/sirl-dev/sirl/memplan"
 	"github.com/sirl-dev/sirl/model"
 	"github.com/sirl-dev/sirl/supervise"
@@ -41,13 +43,22 @@ func (e *env) update(st *rlStep, opt *Optimizer, ref *model.Model, row map[strin
 			seqs[i].RefLogp = lp[i]
 		}
 	}
+	// Minibatches split the step's batch over all ranks, in rank order.
+	polAt, err := e.globalOffset(len(seqs))
+	if err != nil {
+		return err
+	}
+	repAt, err := e.globalOffset(len(st.rep))
+	if err != nil {
+		return err
+	}
 	eps := [2]float32{float32(c.Epsilon), float32(c.EpsilonHigh)}
 	var sumLoss, sumEnt, nEnt, clipLo, clipHi, nTok, kl, gnorm, lr float64
 	trained := 0
 	for epoch := 0; epoch < c.NumIterations; epoch++ {
 		for mb := 0; mb < c.Minibatches; mb++ {
-			pol := slicePart(seqs, mb, c.Minibatches)
-			rep := slicePart(st.rep, mb, c.Minibatches)
+			pol := polAt.part(seqs, mb, c.Minibatches)
+			rep := repAt.part(st.rep, mb, c.Minibatches)
 			// The minibatch's sequences over all ranks (GSPO's
 			// per-sequence mean divides by them).
 			nPol, nRep := float64(len(pol)), float64(len(rep))
@@ -287,6 +298,41 @@ func scaleRows(rows [][]float32, s float32) [][]float32 {
 func slicePart(seqs []Seq, i, n int) []Seq {
 	lo, hi := len(seqs)*i/n, len(seqs)*(i+1)/n
 	return seqs[lo:hi]
+}
+
+// offset places a rank's sequences in the step's batch over all ranks
+// (rank 0's first): they are items [at, at+len) of total.
+type offset struct{ at, total int }
+
+// part is this rank's piece of minibatch i of n of the whole batch
+// (slicePart over all ranks' sequences).
+func (o offset) part(seqs []Seq, i, n int) []Seq {
+	lo, hi := o.total*i/n, o.total*(i+1)/n
+	lo, hi = max(lo-o.at, 0), min(hi-o.at, len(seqs))
+	if lo >= hi {
+		return nil
+	}
+	return seqs[lo:hi]
+}
+
+// globalOffset is where this rank's n sequences sit in the batch of all
+// ranks.
+func (e *env) globalOffset(n int) (offset, error) {
+	if e.single() {
+		return offset{0, n}, nil
+	}
+	all, err := dist.GatherF64(e.comm, e.comm.Size(), []float64{float64(n)})
+	if err != nil {
+		return offset{}, fmt.Errorf("batch layout: %w", err)
+	}
+	var o offset
+	for r, v := range all {
+		if r < e.comm.Rank() {
+			o.at += int(v)
+		}
+		o.total += int(v)
+	}
+	return o, nil
 }
 
 // chunkedLogp scores sequences in chunks (no gradients).
