@@ -26,14 +26,26 @@ import (
 // the step's batch, gradients are summed once per optimizer update (inside
 // Optimizer.Apply), and rank 0 alone writes the run folder.
 
-// single reports whether the run has one rank.
-func (e *env) single() bool { return e.comm.Size() == 1 }
+// single reports whether the run has one rank (an env built without a
+// Comm, as tests build it, has one).
+func (e *env) single() bool { return e.comm == nil || e.comm.Size() == 1 }
 
 // root reports whether this rank writes the run folder.
-func (e *env) root() bool { return e.comm.Rank() == 0 }
+func (e *env) root() bool { return e.comm == nil || e.comm.Rank() == 0 }
+
+// rank is this process's rank (0 without a Comm).
+func (e *env) rank() int {
+	if e.comm == nil {
+		return 0
+	}
+	return e.comm.Rank()
+}
 
 // share is this rank's [lo, hi) of n items.
 func (e *env) share(n int) (int, int) {
+	if e.single() {
+		return 0, n
+	}
 	lo, hi, err := dist.Shard(n, e.comm.Rank(), e.comm.Size())
 	if err != nil {
 		panic(err) // rank and size come from an open Comm

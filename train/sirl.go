@@ -30,7 +30,7 @@ func (e *env) newSIRL() (*sirlState, error) {
 		// Each rank keeps its own pool; the checkpoint carries every
 		// rank's (gatherExtra). A rank the checkpoint's run did not have
 		// starts with an empty pool.
-		if snap := e.state.Extra[rankKey("replay", e.comm.Rank())]; snap != "" {
+		if snap := e.state.Extra[rankKey("replay", e.rank())]; snap != "" {
 			raw, err := base64.StdEncoding.DecodeString(snap)
 			if err == nil {
 				err = p.UnmarshalBinary(raw)
