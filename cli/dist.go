@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"os"
+	"strconv"
 
 	"github.com/spf13/pflag"
 
@@ -33,6 +34,13 @@ func openComm(d distFlags, getenv func(string) string) (dist.Comm, error) {
 	kind, err := commKind(d.kind, l)
 	if err != nil {
 		return nil, err
+	}
+	if kind == dist.KindNCCL && l.Size > 1 && getenv("CUDA_VISIBLE_DEVICES") == "" {
+		// The local rank picks the GPU: this process sees only that one
+		// (set before NCCL or the engine initialise CUDA; untested on GPUs).
+		if err := os.Setenv("CUDA_VISIBLE_DEVICES", strconv.Itoa(l.LocalRank)); err != nil {
+			return nil, fmt.Errorf("CUDA_VISIBLE_DEVICES for local rank %d: %w", l.LocalRank, err)
+		}
 	}
 	c, err := dist.Open(kind, l)
 	if err != nil {
