@@ -84,11 +84,11 @@ func maxDiff(t *testing.T, a, b map[string][]float32) (float64, string) {
 // so SFT and RL are compared separately, RL from the same checkpoint.
 const dpTolerance = 1e-4
 
-// TestDataParallelRanks: SFT then RL on 2 and 3 in-process ranks, per
-// group-baseline algorithm, ends with bitwise identical parameters on every
-// rank (the runs' own digest check, and the digests compared here) and
-// within dpTolerance of the same run in one process; rank 0 alone wrote a
-// run folder.
+// TestDataParallelRanks: SFT, and RL per algorithm, on 2 and 3 in-process
+// ranks ends with bitwise identical parameters on every rank (the runs'
+// own digest check, and the digests compared here), rank 0 alone wrote a
+// run folder, and SFT and the group-baseline algorithms end within
+// dpTolerance of the same run in one process.
 func TestDataParallelRanks(t *testing.T) {
 	// Also: the RL steps' rewards equal one process's (the same samples).
 	if testing.Short() {
@@ -98,7 +98,7 @@ func TestDataParallelRanks(t *testing.T) {
 	for _, tc := range []struct {
 		algo  string // or "sft": the SFT stage alone
 		ranks int
-	}{{"sft", 2}, {"sft", 3}, {"grpo", 2}, {"dr_grpo", 3}, {"dapo", 2}, {"gspo", 3}} {
+	}{{"sft", 2}, {"sft", 3}, {"grpo", 2}, {"dr_grpo", 3}, {"dapo", 2}, {"gspo", 3}, {"sirl", 2}, {"sirl", 3}} {
 		t.Run(fmt.Sprintf("%s-%d", tc.algo, tc.ranks), func(t *testing.T) {
 			c := base
 			c.SFT.Steps, c.SFT.RepairPairs = 5, 0
@@ -108,6 +108,7 @@ func TestDataParallelRanks(t *testing.T) {
 			}
 			c.RL.Algo, c.RL.Steps, c.RL.NumGenerations, c.RL.PromptsPerStep = tc.algo, 3, 8, 7
 			c.RL.Minibatches = 2
+			c.SIRL.Identify, c.SIRL.AuditFromPrompt, c.SIRL.Replay = "sibling", false, true
 			if tc.algo == "dapo" {
 				// Dynamic sampling keeps groups of later generation
 				// batches after each rank's own earlier ones: with more
@@ -134,6 +135,9 @@ func TestDataParallelRanks(t *testing.T) {
 				if ents, _ := os.ReadDir(d); len(ents) > 0 {
 					t.Errorf("rank %d wrote %d files into its run folder, want none", r+1, len(ents))
 				}
+			}
+			if tc.algo == "sirl" {
+				return // per-rank streams: an N-rank run of its own (README)
 			}
 			d, where := maxDiff(t, weightsOf(t, filepath.Join(one, "final.safetensors")), weightsOf(t, filepath.Join(dirs[0], "final.safetensors")))
 			t.Logf("%s on %d ranks: max |Δθ| against one process %.3g (%s)", tc.algo, tc.ranks, d, where)
