@@ -234,16 +234,6 @@ func (e *env) keepMixed(gs []group, before int) ([]group, int, error) {
 	return kept, n - before, nil
 }
 
-func mixedGroups(gs []group) []group {
-	var out []group
-	for _, g := range gs {
-		if _, std := meanStd(g.rewards); std > 0 {
-			out = append(out, g)
-		}
-	}
-	return out
-}
-
 // dropZeroAdv removes sequences whose loss and gradient are exactly zero
 // (all advantages or weights zero); their weights were already counted in
 // the normalisers, so the loss is unchanged.
