@@ -17,7 +17,8 @@
 #      RL compared separately; rank 1 given an unreadable data file ends the
 #      job non-zero within FAIL_LIMIT seconds while rank 0 waits in a
 #      collective; rank 1 killed mid-run ends the job within FAIL_LIMIT
-#      seconds and the checkpoint rank 0 wrote resumes on 1 rank.
+#      seconds, and the checkpoint rank 0 wrote resumes on 2 ranks bitwise
+#      equal to an uninterrupted 2-rank run, and on 1 rank.
 # Every mpirun is bounded by timeout. Exit status 0 only when all pass.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -141,9 +142,11 @@ else
 	echo "test-mpi: bad input on rank 1: job ended with exit status $rc after $ms ms"
 fi
 
-echo "== mpirun -np 2: rank 1 killed mid-run; rank 0's checkpoint resumes on 1 rank"
-# 1500 tiny steps: about 10 s on 1 rank here, longer than the kill takes.
-"${MPIRUN[@]}" -np 2 "$TRAIN" "${SFT[@]}" --sft.steps 1500 --checkpoint_every 5 --out "$WORK/kill" \
+echo "== mpirun -np 2: rank 1 killed mid-run; rank 0's checkpoint resumes on 2 ranks exactly, and on 1"
+# 600 tiny steps: several seconds, longer than the kill takes.
+KILLED=("${SFT[@]}" --sft.steps 600 --checkpoint_every 5)
+train_np 2 "$WORK/ref2" "${KILLED[@]}" || fail "uninterrupted 2-rank run failed: $(tail -3 "$WORK/ref2.log")"
+"${MPIRUN[@]}" -np 2 "$TRAIN" "${KILLED[@]}" --out "$WORK/kill" \
 	>/dev/null 2>"$WORK/kill.log" &
 job=$!
 for _ in $(seq 1 600); do
@@ -179,6 +182,13 @@ else
 		echo "test-mpi: rank 1 killed: job ended with exit status $rc after $ms ms"
 	fi
 	step=$(grep -o '"step":[0-9]*' "$WORK/kill/metrics.jsonl" | tail -1)
+	cp -r "$WORK/kill" "$WORK/kill2"
+	if timeout 600 "${MPIRUN[@]}" -np 2 "$TRAIN" --resume "$WORK/kill2" >/dev/null 2>"$WORK/kill2-resume.log" &&
+		"$WORK/ckptdiff" "$WORK/ref2/final.safetensors" "$WORK/kill2/final.safetensors" 0; then
+		echo "test-mpi: the 2-rank checkpoint (last metrics row $step) resumed on 2 ranks bitwise equal to the uninterrupted run"
+	else
+		fail "the 2-rank checkpoint resumed on 2 ranks is not the uninterrupted run: $(tail -3 "$WORK/kill2-resume.log")"
+	fi
 	if timeout 600 "$TRAIN" --resume "$WORK/kill" >/dev/null 2>"$WORK/kill-resume.log" &&
 		[ -f "$WORK/kill/final.safetensors" ]; then
 		echo "test-mpi: the 2-rank checkpoint (last metrics row $step) resumed on 1 rank"
