@@ -32,6 +32,7 @@ func Main() int {
 type common struct {
 	config, out, resume, checkpoint, modelDir string
 	json                                      bool
+	dist                                      distFlags
 }
 
 // NewRootCmd builds the `train` command with its subcommands.
@@ -62,6 +63,7 @@ func addCommon(cmd *cobra.Command, c *common) {
 	f.StringVar(&c.resume, "resume", "", "resume the run in this folder from its last checkpoint")
 	f.StringVar(&c.checkpoint, "checkpoint", "", "start from this checkpoint (.safetensors)")
 	f.StringVar(&c.modelDir, "model", "", "start from this Hugging Face model folder")
+	addDistFlags(f, &c.dist)
 	// --log-samples is the spelling users know from other trainers.
 	f.SetNormalizeFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
 		if name == "log-samples" {

@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -10,6 +11,7 @@ import (
 
 	"github.com/sirl-dev/sirl/backend"
 	"github.com/sirl-dev/sirl/backend/cpu"
+	"github.com/sirl-dev/sirl/dist"
 	"github.com/sirl-dev/sirl/gpu"
 	"github.com/sirl-dev/sirl/train"
 )
@@ -39,7 +41,19 @@ func stageCmd(use, short string, stages []string) *cobra.Command {
 	return cmd
 }
 
+// runStages runs the stages in this process, one rank of the data-parallel
+// group the launch describes (train/dp.go): every rank trains its share,
+// rank 0 alone logs and writes the run folder, and an error on any rank
+// ends the whole job.
 func runStages(cmd *cobra.Command, cfg train.Config, c *common) error {
+	comm, err := openComm(c.dist, os.Getenv)
+	if err != nil {
+		return err
+	}
+	return endRank(comm, runRank(cmd, cfg, c, comm))
+}
+
+func runRank(cmd *cobra.Command, cfg train.Config, c *common, comm dist.Comm) error {
 	out := c.out
 	if c.resume != "" {
 		out = c.resume
@@ -62,14 +76,18 @@ func runStages(cmd *cobra.Command, cfg train.Config, c *common) error {
 	if err != nil {
 		return err
 	}
+	logw := cmd.ErrOrStderr()
+	if comm.Rank() != 0 {
+		logw = io.Discard
+	}
 	sum, err := train.Run(cmd.Context(), be, cfg, train.Options{
 		Out: out, ConfigYAML: yml, Resume: c.resume != "", Checkpoint: c.checkpoint,
-		ModelDir: c.modelDir, Log: cmd.ErrOrStderr(),
+		ModelDir: c.modelDir, Log: logw, Comm: comm,
 	})
 	if err != nil {
 		return err
 	}
-	if c.json {
+	if c.json && comm.Rank() == 0 {
 		enc := json.NewEncoder(cmd.OutOrStdout())
 		enc.SetIndent("", "  ")
 		return enc.Encode(sum)

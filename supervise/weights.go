@@ -26,30 +26,67 @@ const (
 // gates 1, seq_mean_active equals seq-mean-token-mean, token_mean_active
 // equals token-mean, and const equals seq-mean-token-sum-norm.
 func TokenWeights(mode string, lens []int, gates [][]float32, Lmax int) ([][]float32, error) {
+	tot, err := BatchTotals(lens, gates)
+	if err != nil {
+		return nil, err
+	}
+	return TokenWeightsOver(mode, lens, gates, Lmax, tot)
+}
+
+// Totals are the batch-wide sums that TokenWeights' denominators use: the
+// number of sequences |B|, their tokens Σ|z| and their gates Σg. A
+// data-parallel step sums them over every rank's share of the batch, so
+// that each rank's weights are those of the whole batch.
+type Totals struct {
+	Seqs, Tokens, Gates float64
+}
+
+// BatchTotals checks lens and gates (as TokenWeights describes them) and
+// returns their totals.
+func BatchTotals(lens []int, gates [][]float32) (Totals, error) {
 	if gates != nil && len(gates) != len(lens) {
-		return nil, fmt.Errorf("supervise: token weights: %d gate rows for %d sequences", len(gates), len(lens))
+		return Totals{}, fmt.Errorf("supervise: token weights: %d gate rows for %d sequences", len(gates), len(lens))
 	}
-	B := float64(len(lens))
-	gate := func(z, t int) float64 {
-		if gates == nil {
-			return 1
-		}
-		return float64(gates[z][t])
-	}
-	totalLen, totalGate := 0.0, 0.0
-	rowGate := make([]float64, len(lens))
+	t := Totals{Seqs: float64(len(lens))}
 	for z, n := range lens {
 		if n < 0 {
-			return nil, fmt.Errorf("supervise: token weights: negative length %d", n)
+			return Totals{}, fmt.Errorf("supervise: token weights: negative length %d", n)
 		}
 		if gates != nil && len(gates[z]) != n {
-			return nil, fmt.Errorf("supervise: token weights: sequence %d has %d gates for %d tokens", z, len(gates[z]), n)
+			return Totals{}, fmt.Errorf("supervise: token weights: sequence %d has %d gates for %d tokens", z, len(gates[z]), n)
 		}
-		totalLen += float64(n)
+		t.Tokens += float64(n)
+		row := 0.0 // summed by row, then rows: TokenWeights' order
+		for i := 0; i < n; i++ {
+			row += gateAt(gates, z, i)
+		}
+		t.Gates += row
+	}
+	return t, nil
+}
+
+func gateAt(gates [][]float32, z, t int) float64 {
+	if gates == nil {
+		return 1
+	}
+	return float64(gates[z][t])
+}
+
+// TokenWeightsOver is TokenWeights with the batch totals given: tot holds
+// the totals of the whole batch (every rank's share of it), lens and gates
+// this rank's sequences. With tot = BatchTotals(lens, gates) it is
+// TokenWeights.
+func TokenWeightsOver(mode string, lens []int, gates [][]float32, Lmax int, tot Totals) ([][]float32, error) {
+	if _, err := BatchTotals(lens, gates); err != nil {
+		return nil, err
+	}
+	B, totalLen, totalGate := tot.Seqs, tot.Tokens, tot.Gates
+	gate := func(z, t int) float64 { return gateAt(gates, z, t) }
+	rowGate := make([]float64, len(lens))
+	for z, n := range lens {
 		for t := 0; t < n; t++ {
 			rowGate[z] += gate(z, t)
 		}
-		totalGate += rowGate[z]
 	}
 	// norm(z) is the denominator applied to every g_{z,t} of sequence z.
 	var norm func(z int) float64

@@ -23,14 +23,21 @@ const evalChunk = 256
 // evaluate decodes every problem greedily (and k samples at the eval
 // temperature when k > 0, drawn from rng) and scores them with the task's
 // verifier. The result depends only on the weights, the problems, k and
-// rng's state, so a checkpoint re-evaluates to the same figure.
-func (e *env) evaluate(probs []task.Problem, k int, rng *rand.Rand) (EvalResult, error) {
-	r := EvalResult{N: len(probs), K: k}
-	if len(probs) == 0 {
+// rng's state, so a checkpoint re-evaluates to the same figure. Each rank
+// decodes its share of the problems (the samples' random streams drawn as
+// one process draws them, train/dp.go) and the counts are summed.
+func (e *env) evaluate(all []task.Problem, k int, rng *rand.Rand) (EvalResult, error) {
+	r := EvalResult{N: len(all), K: k}
+	if len(all) == 0 {
 		return r, nil
 	}
+	first, last := e.share(len(all))
+	probs := all[first:last]
+	if k > 0 {
+		rng = sampleStreams(rng, len(all), k, first, last)
+	}
 	maxNew := e.cfg.Task.MaxResponseLen
-	correct, sampleCorrect, pass := 0, 0, 0
+	correct, sampleCorrect, pass := 0.0, 0.0, 0.0
 	for lo := 0; lo < len(probs); lo += evalChunk {
 		hi := min(lo+evalChunk, len(probs))
 		prompts := make([][]int32, 0, hi-lo)
@@ -68,10 +75,13 @@ func (e *env) evaluate(probs []task.Problem, k int, rng *rand.Rand) (EvalResult,
 			}
 		}
 	}
-	r.Greedy = float64(correct) / float64(len(probs))
+	if err := e.sumF64("evaluation counts", &correct, &sampleCorrect, &pass); err != nil {
+		return r, err
+	}
+	r.Greedy = correct / float64(len(all))
 	if k > 0 {
-		r.AvgK = float64(sampleCorrect) / float64(len(probs)*k)
-		r.PassK = float64(pass) / float64(len(probs))
+		r.AvgK = sampleCorrect / float64(len(all)*k)
+		r.PassK = pass / float64(len(all))
 	}
 	return r, nil
 }
@@ -131,9 +141,12 @@ func (e *env) evaluateRepair(probs []task.Problem) (acc float64, n int, err erro
 		prompts = append(prompts, ctx)
 		kept = append(kept, p)
 	}
-	correct := 0
-	for lo := 0; lo < len(prompts); lo += evalChunk {
-		hi := min(lo+evalChunk, len(prompts))
+	// Every rank built every repair prompt (one injection stream); each
+	// decodes its share.
+	first, last := e.share(len(prompts))
+	correct := 0.0
+	for lo := first; lo < last; lo += evalChunk {
+		hi := min(lo+evalChunk, last)
 		out, _, err := e.gen.Generate(prompts[lo:hi], 1, backend.SampleParams{Temperature: 0, TopP: 1}, maxNew, rand.New(rand.NewPCG(0, 0)))
 		e.be.ResetPool(backend.Activations)
 		if err != nil {
@@ -145,8 +158,11 @@ func (e *env) evaluateRepair(probs []task.Problem) (acc float64, n int, err erro
 			}
 		}
 	}
+	if err := e.sumF64("repair evaluation counts", &correct); err != nil {
+		return 0, 0, err
+	}
 	if len(prompts) == 0 {
 		return 0, 0, nil
 	}
-	return float64(correct) / float64(len(prompts)), len(prompts), nil
+	return correct / float64(len(prompts)), len(prompts), nil
 }

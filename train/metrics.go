@@ -16,7 +16,8 @@ const CheckpointName = "checkpoint.safetensors"
 
 const checkpointName = CheckpointName
 
-// metricsWriter appends one JSON object per step to metrics.jsonl.
+// metricsWriter appends one JSON object per step to metrics.jsonl; the
+// zero value (ranks other than 0) writes nothing.
 type metricsWriter struct {
 	f *os.File
 }
@@ -66,6 +67,9 @@ func openMetrics(path string, st *runState, resume bool) (*metricsWriter, error)
 func (w *metricsWriter) Write(stage string, step int, row map[string]any) error {
 	row[MetricStage] = stage
 	row[MetricStep] = step
+	if w.f == nil {
+		return nil
+	}
 	b, err := json.Marshal(row)
 	if err != nil {
 		return err
@@ -75,7 +79,12 @@ func (w *metricsWriter) Write(stage string, step int, row map[string]any) error 
 }
 
 // Close closes the file.
-func (w *metricsWriter) Close() error { return w.f.Close() }
+func (w *metricsWriter) Close() error {
+	if w.f == nil {
+		return nil
+	}
+	return w.f.Close()
+}
 
 // checkpointMeta is the run state carried in a checkpoint's metadata.
 func (e *env) checkpointMeta() map[string]string {
@@ -91,7 +100,10 @@ func (e *env) elapsed() float64 {
 }
 
 // saveCheckpoint writes the rolling checkpoint (weights, AdamW moments and
-// the run state) atomically.
+// the run state) atomically; rank 0 alone writes it, every rank learns
+// whether it failed.
 func (e *env) saveCheckpoint() error {
-	return e.m.SaveCheckpoint(filepath.Join(e.out, checkpointName), e.checkpointMeta(), true)
+	return e.onRoot(func() error {
+		return e.m.SaveCheckpoint(filepath.Join(e.out, checkpointName), e.checkpointMeta(), true)
+	})
 }

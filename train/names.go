@@ -23,10 +23,13 @@ const (
 
 // Summary keys of summary.json read outside this package.
 const (
-	KeyDevice      = "device"       // the engine's hardware in words
-	KeyEngine      = "engine"       // cpu or cuda
-	KeyWallSeconds = "wall_seconds" // wall time of the run, resumes included
-	KeySFTStepsRun = "sft.steps_run"
+	KeyDevice = "device" // the engine's hardware in words
+	KeyEngine = "engine" // cpu or cuda
+	// KeyParamsSHA256 is the SHA-256 of the final parameters (every rank
+	// holds the same; train/dp.go).
+	KeyParamsSHA256 = "params_sha256"
+	KeyWallSeconds  = "wall_seconds" // wall time of the run, resumes included
+	KeySFTStepsRun  = "sft.steps_run"
 	// KeyEvalGreedy is a stage's held-out greedy accuracy after the stage
 	// prefix: "sft." + KeyEvalGreedy, "rl." + KeyEvalGreedy.
 	KeyEvalGreedy         = "eval.greedy_accuracy"

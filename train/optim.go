@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/sirl-dev/sirl/backend"
+	"github.com/sirl-dev/sirl/dist"
 	"github.com/sirl-dev/sirl/model"
 )
 
@@ -14,6 +15,9 @@ type Optimizer struct {
 	cfg   OptimConfig
 	total int // steps of the stage (for cosine/linear decay)
 	step  int // updates done so far
+	// grads sums the gradients across ranks before the clip and the
+	// update (nil: one process).
+	grads *dist.GradReducer
 }
 
 // NewOptimizer is a stage's optimizer at update 0; total is the stage's
@@ -54,6 +58,11 @@ func (o *Optimizer) Apply(m *model.Model) (gradNorm, lr float64, err error) {
 	grads := make([]backend.Tensor, len(m.Params))
 	for i, p := range m.Params {
 		grads[i] = p.G
+	}
+	if o.grads != nil {
+		if err := o.grads.AllReduce(grads); err != nil {
+			return 0, 0, err
+		}
 	}
 	ss := be.SumSquares(grads...)
 	gradNorm = math.Sqrt(ss)

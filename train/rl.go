@@ -54,17 +54,29 @@ func (e *env) samplingParams() backend.SampleParams {
 }
 
 // rollGroups samples n prompts and G completions each, and scores them.
+// Every rank draws the n prompts and the random streams of all n·G
+// samples from rng; it rolls out and returns its share of the prompts
+// (train/dp.go), each sample as one process would draw it.
 func (e *env) rollGroups(rng *rand.Rand, n int, st *rlStep) ([]group, error) {
 	c := e.cfg.RL
-	gs := make([]group, n)
-	prompts := make([][]int32, n)
+	probs := make([]task.Problem, n)
+	for i := range probs {
+		probs[i] = e.splits.SampleTrain(rng)
+	}
+	lo, hi := e.share(n)
+	streams := sampleStreams(rng, n, c.NumGenerations, lo, hi)
+	gs := make([]group, hi-lo)
+	prompts := make([][]int32, len(gs))
 	for i := range gs {
-		gs[i].prob = e.splits.SampleTrain(rng)
+		gs[i].prob = probs[lo+i]
 		gs[i].prompt = e.policyContext(gs[i].prob.Prompt)
 		prompts[i] = gs[i].prompt
 	}
+	if len(gs) == 0 {
+		return gs, nil
+	}
 	t0 := time.Now()
-	samples, stats, err := e.gen.Generate(prompts, c.NumGenerations, e.samplingParams(), e.cfg.Task.MaxResponseLen, rng)
+	samples, stats, err := e.gen.Generate(prompts, c.NumGenerations, e.samplingParams(), e.cfg.Task.MaxResponseLen, streams)
 	e.be.ResetPool(backend.Activations)
 	if err != nil {
 		return nil, err
@@ -112,7 +124,16 @@ func (e *env) normalise(seqs []Seq, mode string, gated bool) error {
 			gates[i] = g
 		}
 	}
-	w, err := supervise.TokenWeights(mode, lens, gates, e.cfg.Task.MaxResponseLen)
+	tot, err := supervise.BatchTotals(lens, gates)
+	if err != nil {
+		return err
+	}
+	// Every rank's share of the step's batch is weighted by the whole
+	// batch's totals (one all-reduce; every rank calls normalise alike).
+	if tot, err = e.globalTotals(tot); err != nil {
+		return err
+	}
+	w, err := supervise.TokenWeightsOver(mode, lens, gates, e.cfg.Task.MaxResponseLen, tot)
 	if err != nil {
 		return err
 	}
@@ -127,11 +148,13 @@ func (e *env) normalise(seqs []Seq, mode string, gated bool) error {
 	return nil
 }
 
-// rlMetrics summarises the groups of a step with TRL/verl names.
-func rlMetrics(gs []group, row map[string]any) {
+// rlMetrics summarises the groups of a step with TRL/verl names, over the
+// groups of every rank (sums all-reduced; the reward's std in two passes,
+// as meanStd computes it).
+func (e *env) rlMetrics(gs []group, row map[string]any) error {
 	var rs []float64
-	zeroStd, lens, maxLen, clipped, n := 0, 0.0, 0, 0, 0
-	allZero, allOne := 0, 0
+	var zeroStd, lens, clipped, n, allZero, allOne float64
+	maxLen := 0
 	for _, g := range gs {
 		mean, std := meanStd(g.rewards)
 		if std == 0 {
@@ -152,16 +175,41 @@ func rlMetrics(gs []group, row map[string]any) {
 			n++
 		}
 	}
+	ng := float64(len(gs))
 	mean, std := meanStd(rs)
+	if !e.single() {
+		sum, nr := 0.0, float64(len(rs))
+		for _, r := range rs {
+			sum += r
+		}
+		if err := e.sumF64("rl metrics", &sum, &nr, &zeroStd, &lens, &clipped, &n, &allZero, &allOne, &ng); err != nil {
+			return err
+		}
+		mean = sum / math.Max(1, nr)
+		v := 0.0
+		for _, r := range rs {
+			v += (r - mean) * (r - mean)
+		}
+		if err := e.sumF64("reward variance", &v); err != nil {
+			return err
+		}
+		std = math.Sqrt(v / math.Max(1, nr))
+		m, err := e.maxOverRanks(float64(maxLen))
+		if err != nil {
+			return err
+		}
+		maxLen = int(m)
+	}
 	row[MetricReward] = mean
 	row["reward_std"] = std
-	row["frac_reward_zero_std"] = float64(zeroStd) / float64(max(1, len(gs)))
-	row["groups/all_fail"] = float64(allZero) / float64(max(1, len(gs)))
-	row["groups/all_pass"] = float64(allOne) / float64(max(1, len(gs)))
-	row[MetricGroupsMixed] = float64(len(gs)-zeroStd) / float64(max(1, len(gs)))
-	row["completions/mean_length"] = lens / float64(max(1, n))
+	row["frac_reward_zero_std"] = zeroStd / max(1, ng)
+	row["groups/all_fail"] = allZero / max(1, ng)
+	row["groups/all_pass"] = allOne / max(1, ng)
+	row[MetricGroupsMixed] = (ng - zeroStd) / max(1, ng)
+	row["completions/mean_length"] = lens / max(1, n)
 	row["completions/max_length"] = maxLen
-	row["completions/clipped_ratio"] = float64(clipped) / float64(max(1, n))
+	row["completions/clipped_ratio"] = clipped / max(1, n)
+	return nil
 }
 
 func meanStd(xs []float64) (float64, float64) {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sirl-dev/sirl/backend"
+	"github.com/sirl-dev/sirl/dist"
 	"github.com/sirl-dev/sirl/model"
 )
 
@@ -47,12 +48,18 @@ func (e *env) runRL() error {
 			return nil, fmt.Errorf("rl step %d: %w", e.state.Step+1, err)
 		}
 		row := map[string]any{}
-		rlMetrics(st.groups, row)
+		if err := e.rlMetrics(st.groups, row); err != nil {
+			return nil, err
+		}
 		if err := e.logSamples(e.state.Step+1, st.seqs); err != nil {
 			return nil, err
 		}
 		t1 := time.Now()
-		if len(st.seqs)+len(st.rep) > 0 {
+		n := float64(len(st.seqs) + len(st.rep))
+		if err := e.sumF64("batch size", &n); err != nil {
+			return nil, err
+		}
+		if n > 0 {
 			if err := e.update(st, opt, ref, row); err != nil {
 				return nil, err
 			}
@@ -63,6 +70,14 @@ func (e *env) runRL() error {
 		return row, nil
 	}
 	record := func(row map[string]any) (bool, error) {
+		dec, pre := float64(st.decoded), float64(st.prefill)
+		if err := e.sumF64("sampled tokens", &dec, &pre); err != nil {
+			return false, err
+		}
+		st.decoded, st.prefill = int64(dec), int64(pre)
+		if err := e.reduceCounters(st.counters); err != nil {
+			return false, err
+		}
 		e.state.RL.Decoded += float64(st.decoded)
 		e.addCumulative(KeyRLDecoded, float64(st.decoded))
 		e.addCumulative(KeyRLPrefilled, float64(st.prefill))
@@ -98,7 +113,12 @@ func (e *env) runRL() error {
 	}
 	last, err := e.runStage(stage{name: "rl", label: "rl (" + c.Algo + ")", steps: c.Steps, optim: c.Optim,
 		more: func() bool { return !e.budgetSpent() }, step: step, record: record,
-		save: func() error { return alg.saveState(e.state.Extra) }})
+		save: func() error {
+			if err := alg.saveState(e.state.Extra); err != nil {
+				return err
+			}
+			return e.gatherExtra("replay")
+		}})
 	if err != nil {
 		return err
 	}
@@ -147,25 +167,31 @@ func (e *env) buildStep(rng *rand.Rand, st *rlStep, alg algorithm) error {
 	}
 	if c.DynamicSampling || alg.dynamicSampling() {
 		// DAPO dynamic sampling: keep mixed groups; draw more prompts (up
-		// to max_gen_batches generations) until the batch is full.
-		kept := mixedGroups(gs)
-		for b := 1; len(kept) < c.PromptsPerStep && b < c.MaxGenBatches; b++ {
+		// to max_gen_batches generations) until the batch is full. The
+		// first rl.prompts_per_step mixed groups in prompt order over all
+		// ranks are kept.
+		kept, nKept, err := e.keepMixed(gs, 0)
+		if err != nil {
+			return err
+		}
+		for b := 1; nKept < c.PromptsPerStep && b < c.MaxGenBatches; b++ {
 			more, err := e.rollGroups(rng, c.PromptsPerStep, st)
 			if err != nil {
 				return err
 			}
 			gs = append(gs, more...)
-			kept = append(kept, mixedGroups(more)...)
-		}
-		if len(kept) > c.PromptsPerStep {
-			kept = kept[:c.PromptsPerStep]
+			k, n, err := e.keepMixed(more, nKept)
+			if err != nil {
+				return err
+			}
+			kept, nKept = append(kept, k...), nKept+n
 		}
 		st.groups = gs
 		gs = kept
 	} else {
 		st.groups = gs
 	}
-	if err := alg.build(e, rng, gs, st); err != nil {
+	if err := alg.build(e, e.algoRNG(rng), gs, st); err != nil {
 		return err
 	}
 	if e.cfg.RL.Beta == 0 {
@@ -174,14 +200,38 @@ func (e *env) buildStep(rng *rand.Rand, st *rlStep, alg algorithm) error {
 	return nil
 }
 
-func mixedGroups(gs []group) []group {
-	var out []group
-	for _, g := range gs {
+// keepMixed returns this rank's groups of gs (its share of one generation
+// batch) that dynamic sampling keeps when before mixed groups are kept
+// already, and the number of mixed groups of the batch over all ranks
+// (capped at what still fits in rl.prompts_per_step).
+func (e *env) keepMixed(gs []group, before int) ([]group, int, error) {
+	want := e.cfg.RL.PromptsPerStep
+	flags := make([]float64, len(gs))
+	for i, g := range gs {
 		if _, std := meanStd(g.rewards); std > 0 {
-			out = append(out, g)
+			flags[i] = 1
 		}
 	}
-	return out
+	all := flags
+	if !e.single() {
+		var err error
+		if all, err = dist.GatherF64(e.comm, want, flags); err != nil {
+			return nil, 0, fmt.Errorf("dynamic sampling: %w", err)
+		}
+	}
+	lo, _ := e.share(want)
+	var kept []group
+	n := before
+	for i, f := range all {
+		if f == 0 || n >= want {
+			continue
+		}
+		if j := i - lo; j >= 0 && j < len(gs) {
+			kept = append(kept, gs[j])
+		}
+		n++
+	}
+	return kept, n - before, nil
 }
 
 // dropZeroAdv removes sequences whose loss and gradient are exactly zero
@@ -220,7 +270,7 @@ func (e *env) reference() (*model.Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := ref.SaveCheckpoint(path, e.checkpointMeta(), false); err != nil {
+	if err := e.onRoot(func() error { return ref.SaveCheckpoint(path, e.checkpointMeta(), false) }); err != nil {
 		return nil, fmt.Errorf("writing the reference policy: %w", err)
 	}
 	return ref, nil

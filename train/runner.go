@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sirl-dev/sirl/backend"
+	"github.com/sirl-dev/sirl/dist"
 	"github.com/sirl-dev/sirl/hf"
 	"github.com/sirl-dev/sirl/internal/atomicfile"
 	"github.com/sirl-dev/sirl/memplan"
@@ -28,6 +29,9 @@ type Options struct {
 	Checkpoint string    // start from this checkpoint
 	ModelDir   string    // start from this Hugging Face folder
 	Log        io.Writer // progress and tables (stderr)
+	// Comm is the data-parallel group (nil: one process). Rank 0 alone
+	// writes the run folder; every rank must be given the same config.
+	Comm dist.Comm
 
 	stepHook func(stage string, step int) // tests: called after every step
 }
@@ -53,6 +57,8 @@ type env struct {
 	start   time.Time
 	hook    func(stage string, step int)
 	form    textForm // prompts and steps for the run's tokenizer and task
+	comm    dist.Comm
+	grads   *dist.GradReducer // nil with one rank
 }
 
 // runState is what a checkpoint carries besides tensors: the typed state
@@ -80,11 +86,17 @@ func Run(ctx context.Context, be backend.Backend, cfg Config, opt Options) (Summ
 	if opt.Log == nil {
 		opt.Log = io.Discard
 	}
-	if err := os.MkdirAll(opt.Out, 0o755); err != nil {
+	if err := os.MkdirAll(opt.Out, 0o755); err != nil { // every rank: a rank-local folder is fine
 		return nil, fmt.Errorf("run folder %s: %w", opt.Out, err)
 	}
 	e := &env{ctx: ctx, cfg: cfg, be: be, out: opt.Out, log: opt.Log, start: time.Now(), hook: opt.stepHook,
-		state: &runState{Summary: Summary{}, Extra: map[string]string{}}}
+		state: &runState{Summary: Summary{}, Extra: map[string]string{}}, comm: opt.Comm}
+	if e.comm == nil {
+		e.comm = dist.Single{}
+	}
+	if !e.single() {
+		e.grads = dist.NewGradReducer(e.comm, be)
+	}
 	if err := e.checkTask(); err != nil {
 		return nil, err
 	}
@@ -94,7 +106,7 @@ func Run(ctx context.Context, be backend.Backend, cfg Config, opt Options) (Summ
 		if _, err := os.Stat(ckpt); err != nil {
 			return nil, fmt.Errorf("--resume %s: no %s to resume from", opt.Out, checkpointName)
 		}
-	} else if len(opt.ConfigYAML) > 0 {
+	} else if len(opt.ConfigYAML) > 0 && e.root() {
 		if err := writeFileAtomic(filepath.Join(opt.Out, "config.yaml"), opt.ConfigYAML); err != nil {
 			return nil, err
 		}
@@ -102,9 +114,12 @@ func Run(ctx context.Context, be backend.Backend, cfg Config, opt Options) (Summ
 	if err := e.setup(ckpt, opt.ModelDir, opt.Resume); err != nil {
 		return nil, err
 	}
-	mw, err := openMetrics(filepath.Join(opt.Out, "metrics.jsonl"), e.state, opt.Resume)
-	if err != nil {
-		return nil, err
+	mw := &metricsWriter{}
+	var err error
+	if e.root() {
+		if mw, err = openMetrics(filepath.Join(opt.Out, "metrics.jsonl"), e.state, opt.Resume); err != nil {
+			return nil, err
+		}
 	}
 	e.metrics = mw
 	defer mw.Close()
@@ -137,17 +152,23 @@ func Run(ctx context.Context, be backend.Backend, cfg Config, opt Options) (Summ
 			return nil, err
 		}
 	}
-	if err := e.m.SaveCheckpoint(filepath.Join(opt.Out, "final.safetensors"), e.checkpointMeta(), false); err != nil {
+	if err := e.checkAgreement(); err != nil {
 		return nil, err
 	}
-	if err := e.exportHF(); err != nil {
-		return nil, err
-	}
-	if err := writeCurves(filepath.Join(opt.Out, "metrics.jsonl"), filepath.Join(opt.Out, curvesName), e.state.Summary); err != nil {
-		return nil, fmt.Errorf("run folder %s: %s: %w", opt.Out, curvesName, err)
-	}
-	e.state.Summary[KeyWallSeconds] = e.state.Elapsed + time.Since(e.start).Seconds()
-	if err := e.writeSummary(); err != nil {
+	err = e.onRoot(func() error {
+		if err := e.m.SaveCheckpoint(filepath.Join(opt.Out, "final.safetensors"), e.checkpointMeta(), false); err != nil {
+			return err
+		}
+		if err := e.exportHF(); err != nil {
+			return err
+		}
+		if err := writeCurves(filepath.Join(opt.Out, "metrics.jsonl"), filepath.Join(opt.Out, curvesName), e.state.Summary); err != nil {
+			return fmt.Errorf("run folder %s: %s: %w", opt.Out, curvesName, err)
+		}
+		e.state.Summary[KeyWallSeconds] = e.state.Elapsed + time.Since(e.start).Seconds()
+		return e.writeSummary()
+	})
+	if err != nil {
 		return nil, err
 	}
 	return e.state.Summary, nil

@@ -37,7 +37,7 @@ func (e *env) renderGated(s Seq) string {
 // batch to samples.jsonl.
 func (e *env) logSamples(step int, seqs []Seq) error {
 	n := min(e.cfg.LogSamples, len(seqs))
-	if n == 0 {
+	if n == 0 || !e.root() { // rank 0 logs its own share's samples
 		return nil
 	}
 	f, err := os.OpenFile(filepath.Join(e.out, "samples.jsonl"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)

@@ -76,7 +76,17 @@ func (e *env) runSFT() error {
 				seqs = append(seqs, s)
 			}
 		}
-		f, err := SFTStep(e.m, seqs, opt)
+		// Every rank drew the whole batch; it trains its share, weighted
+		// by the whole batch's tokens.
+		total := 0
+		for _, s := range seqs {
+			total += len(s.Response)
+		}
+		lo, hi := e.share(len(seqs))
+		f, err := sftStep(e.m, seqs[lo:hi], total, opt)
+		if err == nil {
+			err = e.sumF64("sft loss", &f.Loss)
+		}
 		var nf nonFiniteError
 		if errors.As(err, &nf) {
 			return nil, e.nonFinite("sft", nf.err)
@@ -132,10 +142,18 @@ func (e nonFiniteError) Unwrap() error { return e.err }
 // optimizer update, and the activations pool reset. `train bench e2e`
 // times this function.
 func SFTStep(m *model.Model, seqs []Seq, opt *Optimizer) (StepFigures, error) {
-	var f StepFigures
+	total := 0
 	for _, s := range seqs {
-		f.Tokens += len(s.Response)
+		total += len(s.Response)
 	}
+	return sftStep(m, seqs, total, opt)
+}
+
+// sftStep is SFTStep over a rank's share of a batch of total response
+// tokens: the loss and the gradients are the share's part of the batch's
+// (summed across ranks by the caller and the optimizer).
+func sftStep(m *model.Model, seqs []Seq, total int, opt *Optimizer) (StepFigures, error) {
+	f := StepFigures{Tokens: total}
 	for i := range seqs {
 		w := make([]float32, len(seqs[i].Response))
 		for j := range w {
@@ -144,12 +162,15 @@ func SFTStep(m *model.Model, seqs []Seq, opt *Optimizer) (StepFigures, error) {
 		seqs[i].Weight = w
 	}
 	m.ZeroGrads()
-	lo, err := forwardLoss(m, seqs, backend.PGNLL, [2]float32{}, 0, true, nil)
-	if err != nil {
-		m.B.ResetPool(backend.Activations)
-		return f, err
+	if len(seqs) > 0 { // a rank with no share still joins the update
+		lo, err := forwardLoss(m, seqs, backend.PGNLL, [2]float32{}, 0, true, nil)
+		if err != nil {
+			m.B.ResetPool(backend.Activations)
+			return f, err
+		}
+		f.Loss, f.HiddenDType = lo.loss, lo.hidden
 	}
-	f.Loss, f.HiddenDType = lo.loss, lo.hidden
+	var err error
 	f.GradNorm, f.LR, err = opt.Apply(m)
 	m.B.ResetPool(backend.Activations)
 	if err != nil {

@@ -27,7 +27,10 @@ func (e *env) newSIRL() (*sirlState, error) {
 		if err != nil {
 			return nil, err
 		}
-		if snap := e.state.Extra["replay"]; snap != "" {
+		// Each rank keeps its own pool; the checkpoint carries every
+		// rank's (gatherExtra). A rank the checkpoint's run did not have
+		// starts with an empty pool.
+		if snap := e.state.Extra[rankKey("replay", e.rank())]; snap != "" {
 			raw, err := base64.StdEncoding.DecodeString(snap)
 			if err == nil {
 				err = p.UnmarshalBinary(raw)
@@ -186,10 +189,9 @@ func (s *sirlState) buildBatches(e *env, rng *rand.Rand, gs []group, st *rlStep)
 		return err
 	}
 	st.seqs = seqs
-	if len(st.rep) > 0 {
-		return e.normalise(st.rep, "token-mean", false)
-	}
-	return nil
+	// Every rank normalises its repair batch, empty or not: the totals
+	// are summed across ranks.
+	return e.normalise(st.rep, "token-mean", false)
 }
 
 // gatedSeq turns a gated trajectory into a policy-mode sequence; the EOS

@@ -34,13 +34,15 @@ func (e *env) runStage(s stage) (map[string]any, error) {
 		return nil, err
 	}
 	rng := rand.New(pcg)
-	opt := &Optimizer{cfg: s.optim, total: s.steps, step: e.state.OptStep}
+	opt := &Optimizer{cfg: s.optim, total: s.steps, step: e.state.OptStep, grads: e.grads}
 	e.m.EnsureTrainState() // gradients and AdamW moments (kept if resumed)
 	bar := newProgress(e.log, s.steps, s.label)
 	bar.Set(e.state.Step)
 	var last map[string]any
 	for e.state.Step < s.steps && (s.more == nil || s.more()) {
-		if err := e.ctx.Err(); err != nil {
+		if stop, err := e.cancelled(); err != nil {
+			return nil, err
+		} else if stop {
 			return nil, e.interrupted()
 		}
 		row, err := s.step(rng, opt)

@@ -1,9 +1,11 @@
 package train
 
 import (
+	"fmt"
 	"math"
 
 	"github.com/sirl-dev/sirl/backend"
+	"github.com/sirl-dev/sirl/dist"
 	"github.com/sirl-dev/sirl/memplan"
 	"github.com/sirl-dev/sirl/model"
 	"github.com/sirl-dev/sirl/supervise"
@@ -41,29 +43,59 @@ func (e *env) update(st *rlStep, opt *Optimizer, ref *model.Model, row map[strin
 			seqs[i].RefLogp = lp[i]
 		}
 	}
+	// Minibatches split the step's batch over all ranks, in rank order.
+	polAt, err := e.globalOffset(len(seqs))
+	if err != nil {
+		return err
+	}
+	repAt, err := e.globalOffset(len(st.rep))
+	if err != nil {
+		return err
+	}
 	eps := [2]float32{float32(c.Epsilon), float32(c.EpsilonHigh)}
 	var sumLoss, sumEnt, nEnt, clipLo, clipHi, nTok, kl, gnorm, lr float64
 	trained := 0
 	for epoch := 0; epoch < c.NumIterations; epoch++ {
 		for mb := 0; mb < c.Minibatches; mb++ {
-			pol := slicePart(seqs, mb, c.Minibatches)
-			rep := slicePart(st.rep, mb, c.Minibatches)
+			pol := polAt.part(seqs, mb, c.Minibatches)
+			rep := repAt.part(st.rep, mb, c.Minibatches)
+			// The minibatch's sequences over all ranks (GSPO's
+			// per-sequence mean divides by them).
+			nPol, nRep := float64(len(pol)), float64(len(rep))
+			if err := e.sumF64("minibatch size", &nPol, &nRep); err != nil {
+				return err
+			}
 			e.m.ZeroGrads()
 			for _, part := range []struct {
 				seqs  []Seq
+				n     int
 				scale float32
 				rep   bool
-			}{{pol, 1, false}, {rep, float32(e.cfg.SIRL.LambdaRep), true}} {
-				if len(part.seqs) == 0 || part.scale == 0 {
+			}{{pol, int(nPol), 1, false}, {rep, int(nRep), float32(e.cfg.SIRL.LambdaRep), true}} {
+				if part.n == 0 || part.scale == 0 {
 					continue
-				}
-				lo, err := e.lossPass(part.seqs, eps, part.scale, !part.rep && st.seqClip, !needOld)
-				if err != nil {
-					return err
 				}
 				if part.rep {
-					row["sirl/repair_loss"] = lo.loss
+					repLoss := 0.0
+					if len(part.seqs) > 0 {
+						lo, err := e.lossPass(part.seqs, part.n, eps, part.scale, false, !needOld)
+						if err != nil {
+							return err
+						}
+						repLoss = lo.loss
+					}
+					if err := e.sumF64("repair loss", &repLoss); err != nil {
+						return err
+					}
+					row["sirl/repair_loss"] = repLoss
 					continue
+				}
+				if len(part.seqs) == 0 {
+					continue
+				}
+				lo, err := e.lossPass(part.seqs, part.n, eps, part.scale, st.seqClip, !needOld)
+				if err != nil {
+					return err
 				}
 				sumLoss += lo.loss
 				for s := range lo.logp {
@@ -93,6 +125,11 @@ func (e *env) update(st *rlStep, opt *Optimizer, ref *model.Model, row map[strin
 			gnorm, lr = g, l
 		}
 	}
+	tr := float64(trained)
+	if err := e.sumF64("update metrics", &sumLoss, &sumEnt, &nEnt, &clipLo, &clipHi, &nTok, &kl, &tr); err != nil {
+		return err
+	}
+	trained = int(tr)
 	steps := float64(c.NumIterations * c.Minibatches)
 	row[MetricPolicyLoss] = sumLoss / steps
 	row["entropy"] = sumEnt / math.Max(1, nEnt)
@@ -113,12 +150,14 @@ const microBatch = memplan.TrainMicroBatch
 // lossPass runs forward+backward of one loss term over micro-batches,
 // accumulating gradients, and returns the concatenated per-token results.
 // seqClip selects GSPO's sequence-level ratio clip.
-func (e *env) lossPass(seqs []Seq, eps [2]float32, scale float32, seqClip, detachOld bool) (*lossOut, error) {
+// n is the number of sequences of the pass over all ranks (len(seqs) with
+// one).
+func (e *env) lossPass(seqs []Seq, n int, eps [2]float32, scale float32, seqClip, detachOld bool) (*lossOut, error) {
 	out := &lossOut{}
 	for lo := 0; lo < len(seqs); lo += microBatch {
 		part := seqs[lo:min(lo+microBatch, len(seqs))]
 		// A sequence-level loss averages over its chunk; rescale to the batch.
-		frac := float32(len(part)) / float32(len(seqs))
+		frac := float32(len(part)) / float32(n)
 		r, err := e.lossChunk(part, eps, scale, frac, seqClip, detachOld)
 		e.be.ResetPool(backend.Activations)
 		if err != nil {
@@ -259,6 +298,41 @@ func scaleRows(rows [][]float32, s float32) [][]float32 {
 func slicePart(seqs []Seq, i, n int) []Seq {
 	lo, hi := len(seqs)*i/n, len(seqs)*(i+1)/n
 	return seqs[lo:hi]
+}
+
+// offset places a rank's sequences in the step's batch over all ranks
+// (rank 0's first): they are items [at, at+len) of total.
+type offset struct{ at, total int }
+
+// part is this rank's piece of minibatch i of n of the whole batch
+// (slicePart over all ranks' sequences).
+func (o offset) part(seqs []Seq, i, n int) []Seq {
+	lo, hi := o.total*i/n, o.total*(i+1)/n
+	lo, hi = max(lo-o.at, 0), min(hi-o.at, len(seqs))
+	if lo >= hi {
+		return nil
+	}
+	return seqs[lo:hi]
+}
+
+// globalOffset is where this rank's n sequences sit in the batch of all
+// ranks.
+func (e *env) globalOffset(n int) (offset, error) {
+	if e.single() {
+		return offset{0, n}, nil
+	}
+	all, err := dist.GatherF64(e.comm, e.comm.Size(), []float64{float64(n)})
+	if err != nil {
+		return offset{}, fmt.Errorf("batch layout: %w", err)
+	}
+	var o offset
+	for r, v := range all {
+		if r < e.comm.Rank() {
+			o.at += int(v)
+		}
+		o.total += int(v)
+	}
+	return o, nil
 }
 
 // chunkedLogp scores sequences in chunks (no gradients).
