@@ -18,8 +18,9 @@ import (
 //     reference solutions satisfy it (provenanceMinShare of them), so data
 //     with implicit constants ("60 minutes") is not penalised.
 //   - copies (KeepsCopies): an edit may not break a span of at least
-//     minCopySpan characters that the failure's step copied verbatim from
-//     the prompt: the repaired step at the same index still contains it.
+//     minCopySpan characters, aligned on number boundaries, that the
+//     failure's step copied verbatim from the prompt: the repaired step at
+//     the same index still contains it.
 //   - the step checker (CheckSteps, task.step_check: arith): every step is
 //     an equation whose parts evaluate to the same integer. The user opts in
 //     when the data is written that way; the training solutions must pass it.
@@ -28,8 +29,10 @@ import (
 // the provenance rule for the task to apply it.
 const provenanceMinShare = 0.98
 
-// minCopySpan is the shortest prompt span KeepsCopies protects.
-const minCopySpan = 3
+// minCopySpan is the shortest prompt span KeepsCopies protects: long enough
+// that a computed value rarely matches part of the prompt by chance ("6+4"
+// in "6+4=10" where x happens to equal the coefficient 6 is not protected).
+const minCopySpan = 4
 
 // StepChecks lists the values of task.step_check.
 func StepChecks() []string { return []string{"", "arith"} }
@@ -186,21 +189,56 @@ func (j *JSONL) KeepsCopies(p Problem, failed, repaired string) bool {
 }
 
 // promptSpans returns the maximal substrings of step, at least minCopySpan
-// long, that occur in prompt.
+// long, that occur in prompt, both in step and in prompt starting and ending
+// on number boundaries (a span never cuts a number: "2+4" is not copied
+// from "x*2+4" into "12+4", where the 2 ends a computed 12).
 func promptSpans(prompt, step string) []string {
 	var out []string
 	end := 0 // spans ending at or before end are contained in an earlier one
 	for i := 0; i < len(step); i++ {
-		n := 0
-		for i+n < len(step) && strings.Contains(prompt, step[i:i+n+1]) {
-			n++
+		if !numBoundary(step, i) {
+			continue
 		}
-		if n >= minCopySpan && i+n > end {
-			out = append(out, step[i:i+n])
-			end = i + n
+		best := 0
+		for j := i + 1; j <= len(step); j++ {
+			if !strings.Contains(prompt, step[i:j]) {
+				break
+			}
+			if numBoundary(step, j) && occursAligned(prompt, step[i:j]) {
+				best = j - i
+			}
+		}
+		if best >= minCopySpan && i+best > end {
+			out = append(out, step[i:i+best])
+			end = i + best
 		}
 	}
 	return out
+}
+
+// isDigit reports whether c is an ASCII digit.
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// numBoundary reports whether position i of s (0..len(s)) is not inside a
+// number: not between two digits.
+func numBoundary(s string, i int) bool {
+	return i <= 0 || i >= len(s) || !isDigit(s[i-1]) || !isDigit(s[i])
+}
+
+// occursAligned reports whether sub occurs in s at a position that starts
+// and ends on number boundaries of s.
+func occursAligned(s, sub string) bool {
+	for off := 0; ; {
+		k := strings.Index(s[off:], sub)
+		if k < 0 {
+			return false
+		}
+		at := off + k
+		if numBoundary(s, at) && numBoundary(s, at+len(sub)) {
+			return true
+		}
+		off = at + 1
+	}
 }
 
 // injectPropagated corrupts the result of step k of an equation trace and

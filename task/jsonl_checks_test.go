@@ -91,8 +91,21 @@ func TestKeepsCopies(t *testing.T) {
 			t.Errorf("%s: KeepsCopies = %v, want %v", c.name, got, c.want)
 		}
 	}
-	if got := promptSpans(p.Prompt, "(6*7+10)%11=9"); len(got) != 1 || got[0] != "*7+10)%11" {
-		t.Errorf("promptSpans = %q, want [*7+10)%%11]", got)
+	for _, c := range []struct {
+		prompt, step string
+		want         []string
+	}{
+		{p.Prompt, "(6*7+10)%11=9", []string{"*7+10)%11"}},
+		// A computed 12 ending in the coefficient 2 is no copy of "2+4".
+		{"x=3 (x*2+4)%7 n=3", "12+4=16", nil},
+		// Too short to tell a copy from a coincidence.
+		{"x=3 (x*6+4)%7 n=3", "6+4=10", nil},
+		// Aligned in the step but cut out of a number in the prompt.
+		{"x=3 (x*16+4)%7", "(6+4)%7=3", []string{"+4)%7"}},
+	} {
+		if got := promptSpans(c.prompt, c.step); strings.Join(got, "|") != strings.Join(c.want, "|") {
+			t.Errorf("promptSpans(%q, %q) = %q, want %q", c.prompt, c.step, got, c.want)
+		}
 	}
 }
 
