@@ -46,7 +46,7 @@ func TestWriteCompareReport(t *testing.T) {
 			Summary: train.Summary{"rl.failures_attempted": 40.0, "rl.failures_corrected": 30.0}},
 	}
 	dir := t.TempDir()
-	if err := writeReport(dir, cfg, runs); err != nil {
+	if err := writeReport(dir, cfg, runs, nil); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(filepath.Join(dir, "compare.md"))

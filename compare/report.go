@@ -152,7 +152,7 @@ func stage0Line(tk string, runs []RunResult) string {
 func pm(v [2]float64) string { return fmt.Sprintf("%.3f ± %.3f", v[0], v[1]) }
 
 // writeReport writes compare.md, compare.json and <task>.png.
-func writeReport(out string, cfg train.Config, runs []RunResult) error {
+func writeReport(out string, cfg train.Config, runs []RunResult, sweeps []sweepResult) error {
 	budget := float64(cfg.RL.TokenBudget)
 	var md strings.Builder
 	js := map[string]any{"token_budget": budget, "seeds": cfg.Compare.Seeds, "device": "", "tasks": map[string]any{}}
@@ -183,6 +183,8 @@ func writeReport(out string, cfg train.Config, runs []RunResult) error {
 		}
 		md.WriteString("\n")
 		md.WriteString(pairedTable(tk, cfg.Compare.Methods, runs, budget, rows))
+		md.WriteString(reachTable(tk, cfg.Compare.Methods, runs, budget, rows))
+		md.WriteString(sweepTable(tk, sweeps))
 		js["tasks"].(map[string]any)[tk] = rows
 		if err := plotTask(filepath.Join(out, tk+".png"), tk, cfg, runs, budget); err != nil {
 			return err
@@ -191,9 +193,16 @@ func writeReport(out string, cfg train.Config, runs []RunResult) error {
 	}
 	var perRun []map[string]any
 	for _, r := range runs {
-		perRun = append(perRun, map[string]any{"task": r.Task, "method": r.Method, "seed": r.Seed, "curve": r.Curve, "summary": r.Summary})
+		row := map[string]any{"task": r.Task, "method": r.Method, "seed": r.Seed, "curve": r.Curve, "summary": r.Summary}
+		if r.LR > 0 {
+			row["rl_lr"], row["rl_steps"], row["rl_step_seconds"] = r.LR, r.Steps, r.StepSeconds
+		}
+		perRun = append(perRun, row)
 	}
 	js["runs"] = perRun
+	if len(sweeps) > 0 {
+		js["lr_sweep"] = sweeps
+	}
 	b, err := json.MarshalIndent(js, "", "  ")
 	if err != nil {
 		return err
