@@ -204,7 +204,8 @@ func (g *grid) method(ctx context.Context, ti int, tk string, seed int, method s
 // finished run already there (summary.json written) whose config.yaml is
 // this run's config byte for byte is read back instead of rerun, so an
 // interrupted comparison resumes and one extended with new methods runs
-// only those. It reports whether the run was reused.
+// only those; an unfinished one with a checkpoint is resumed (see
+// interruptedRun). It reports whether the run was reused.
 func runOne(ctx context.Context, cfg train.Config, dir, ckpt string, opt Options, reuse bool) (train.Summary, bool, error) {
 	cfg.Compare = train.CompareConfig{} // the grid is not part of one run's config
 	y, err := yaml.Marshal(cfg)
@@ -217,14 +218,35 @@ func runOne(ctx context.Context, cfg train.Config, dir, ckpt string, opt Options
 			return sum, true, nil
 		}
 	}
+	// An interrupted run of this config (its rolling checkpoint written on
+	// the interrupt) continues from that checkpoint, so one long run can
+	// span sessions too.
+	resume := reuse && interruptedRun(dir, y)
+	if resume {
+		fmt.Fprintf(opt.Log, "    resuming the interrupted run in %s\n", dir)
+	} else if err := os.Remove(filepath.Join(dir, train.CheckpointName)); err != nil && !os.IsNotExist(err) {
+		// A stale checkpoint of another config must not be resumed later.
+		return nil, false, fmt.Errorf("run folder %s: %w", dir, err)
+	}
 	be, err := opt.NewEngine(cfg)
 	if err != nil {
 		return nil, false, err
 	}
 	// A GPU engine holds its memory pools until closed.
 	defer be.Close()
-	sum, err := train.Run(ctx, be, cfg, train.Options{Out: dir, Checkpoint: ckpt, Log: io.Discard, ConfigYAML: y})
+	sum, err := train.Run(ctx, be, cfg, train.Options{Out: dir, Checkpoint: ckpt, Log: io.Discard, ConfigYAML: y, Resume: resume})
 	return sum, false, err
+}
+
+// interruptedRun reports whether dir holds an unfinished run of exactly
+// this config with a rolling checkpoint to resume from.
+func interruptedRun(dir string, configYAML []byte) bool {
+	prev, err := os.ReadFile(filepath.Join(dir, "config.yaml"))
+	if err != nil || !bytes.Equal(prev, configYAML) {
+		return false
+	}
+	_, err = os.Stat(filepath.Join(dir, train.CheckpointName))
+	return err == nil
 }
 
 // finishedRun reads dir's summary.json when dir holds a finished run of
