@@ -56,7 +56,7 @@ func TestWriteCompareReport(t *testing.T) {
 	}
 	md := string(b)
 	for _, want := range []string{"seed 1: 425 SFT steps, policy 0.640, repair 0.835", "| 30 / 40 |", "| grpo | 0.525 ± 0.000",
-		"| sirl-repair | +0.100 ± 0.000 | +0.050 ± 0.000 | +0.200 ± 0.000 |"} {
+		"| sirl-repair | +0.100 ± 0.000 | +0.050 ± 0.000 | +0.200 ± 0.000 | +0.025 ± 0.000 | +0.050 ± 0.000 |"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("compare.md lacks %q:\n%s", want, md)
 		}
