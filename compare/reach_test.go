@@ -24,6 +24,7 @@ func TestTokensTo(t *testing.T) {
 		{"after the dip", 0.6, 300, 200 + 200.0/3, true},
 		{"beyond the limit", 0.6, 200, 200 + 200.0/3, false},
 		{"never", 0.8, 300, 0, false},
+		{"own final at the limit (rounding)", accAt(c, 239.37), 239.37, 239.37, true},
 	} {
 		got, ok := tokensTo(c, tc.target, tc.limit)
 		if ok != tc.ok || math.Abs(got-tc.want) > 1e-9 {

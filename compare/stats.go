@@ -66,7 +66,8 @@ func tokensTo(c []CurvePoint, target, limit float64) (float64, bool) {
 			a := c[i-1] // a.Accuracy < target <= p.Accuracy
 			tok = a.Tokens + (target-a.Accuracy)/(p.Accuracy-a.Accuracy)*(p.Tokens-a.Tokens)
 		}
-		return tok, tok <= limit
+		// The tolerance absorbs the rounding of inverting accAt at limit.
+		return tok, tok <= limit*(1+1e-9)
 	}
 	return 0, false
 }
