@@ -20,7 +20,8 @@ import (
 // mean over seeds with its 95 % t-interval as a band, the reference
 // method's (the grid's first) mean final accuracy as a dashed line, and
 // each method's mean tokens to that level as a marker on it when every seed
-// reached it. The y axis spans the data.
+// reached it. The y axis spans the seeds' accuracies (a band wider than
+// the data, as a t-interval over 3 seeds often is, is clipped).
 func plotTask(path, tk string, cfg train.Config, runs []RunResult, budget float64) error {
 	p, err := taskPlot(tk, cfg, runs, budget)
 	if err != nil {
@@ -60,7 +61,9 @@ func taskPlot(tk string, cfg train.Config, runs []RunResult, budget float64) (*p
 			mean[k].X, mean[k].Y = x, mu
 			band[k] = plotter.XY{X: x, Y: mu - h}
 			band[2*n+1-k] = plotter.XY{X: x, Y: mu + h}
-			lo, hi = math.Min(lo, mu-h), math.Max(hi, mu+h)
+			for _, y := range ys {
+				lo, hi = math.Min(lo, y), math.Max(hi, y)
+			}
 		}
 		if math.IsNaN(mean[0].Y) {
 			continue

@@ -133,9 +133,9 @@ func TestPlotScales(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Means in [0.41, 0.63], CI half-width 0.025: the axis spans about [0.37, 0.67].
-	if p.Y.Min < 0.3 || p.Y.Min > 0.39 || p.Y.Max < 0.65 || p.Y.Max > 0.75 {
-		t.Errorf("y axis [%v, %v] does not follow the data in [0.385, 0.655]", p.Y.Min, p.Y.Max)
+	// Seeds' accuracies in [0.41, 0.63]: the axis spans them with a margin.
+	if p.Y.Min < 0.35 || p.Y.Min > 0.41 || p.Y.Max < 0.63 || p.Y.Max > 0.7 {
+		t.Errorf("y axis [%v, %v] does not follow the data in [0.41, 0.63]", p.Y.Min, p.Y.Max)
 	}
 	if err := plotTask(filepath.Join(t.TempDir(), "t1.png"), "t1", cfg, reachRuns(), 200); err != nil {
 		t.Fatal(err)
