@@ -75,8 +75,9 @@ func Run(ctx context.Context, cfg train.Config, opt Options) ([]RunResult, error
 	if cfg.RL.TokenBudget <= 0 {
 		return nil, fmt.Errorf("config key rl.token_budget: compare needs an equal sampled-token budget (> 0)")
 	}
-	if len(cc.Methods) == 0 || len(cc.Seeds) == 0 || len(cc.Tasks) == 0 {
-		return nil, fmt.Errorf("config key compare: methods, seeds and tasks must be non-empty")
+	// With a sweep, no reported seed is a sweep alone (the regime search).
+	if len(cc.Methods) == 0 || (len(cc.Seeds) == 0 && len(cc.LRSweep) == 0) || len(cc.Tasks) == 0 {
+		return nil, fmt.Errorf("config key compare: methods, seeds (unless compare.lr_sweep is set) and tasks must be non-empty")
 	}
 	if err := checkSweep(cc); err != nil {
 		return nil, err

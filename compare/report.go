@@ -171,6 +171,10 @@ func writeReport(out string, cfg train.Config, runs []RunResult, sweeps []sweepR
 		}
 	}
 	for _, tk := range cfg.Compare.Tasks {
+		if len(cfg.Compare.Seeds) == 0 { // a sweep alone
+			fmt.Fprintf(&md, "## Task %s\n\n%s", tk, sweepTable(tk, sweeps))
+			continue
+		}
 		fmt.Fprintf(&md, "## Task %s\n\n%s| method | acc@25%% | acc@50%% | acc@100%% | AUC | decoded | prefilled | trained | wall s | corrected / failures | localisation precision |\n|---|---|---|---|---|---|---|---|---|---|---|\n", tk, stage0Line(tk, runs))
 		var rows []any
 		for _, m := range cfg.Compare.Methods {

@@ -109,4 +109,14 @@ func TestSweepPicksRateOnTuneSeed(t *testing.T) {
 	if n := strings.Count(log.String(), "reusing"); n != 5 {
 		t.Errorf("second comparison reused %d runs, want 5:\n%s", n, log.String())
 	}
+	// No reported seed: the sweep alone, all of it reused.
+	log.Reset()
+	c.Compare.Seeds = nil
+	res, err = Run(context.Background(), c, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(log.String(), "reusing"); n != 3 || len(res) != 0 {
+		t.Errorf("sweep alone: reused %d runs (want 3), %d reported results (want 0):\n%s", n, len(res), log.String())
+	}
 }
