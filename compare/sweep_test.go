@@ -120,3 +120,17 @@ func TestSweepPicksRateOnTuneSeed(t *testing.T) {
 		t.Errorf("sweep alone: reused %d runs (want 3), %d reported results (want 0):\n%s", n, len(res), log.String())
 	}
 }
+
+// TestClearedGridYAML: a run's config.yaml (grid cleared) keeps the form it
+// had before compare.lr_sweep and compare.tune_seed existed, so finished runs
+// of earlier comparisons are still reused.
+func TestClearedGridYAML(t *testing.T) {
+	y, err := yaml.Marshal(train.CompareConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = "methods: []\nseeds: []\ntasks: []\nsft_steps: []\nrepair_ratio: []\ntrain_max: []\n"
+	if string(y) != want {
+		t.Errorf("cleared grid marshals as\n%s\nwant\n%s", y, want)
+	}
+}

@@ -57,9 +57,13 @@ type CompareConfig struct {
 	// each method runs on TuneSeed at every rate (full budget), and the
 	// rate with the highest final held-out accuracy (ties: AUC) is used on
 	// the reported seeds.
-	LRSweep []float64 `mapstructure:"lr_sweep" yaml:"lr_sweep"`
+	//
+	// Both keys are left out of YAML when unset, so the config.yaml of one
+	// run of the grid (which clears the grid) stays byte-identical to that
+	// of runs made before the keys existed, and those runs are reused.
+	LRSweep []float64 `mapstructure:"lr_sweep" yaml:"lr_sweep,omitempty"`
 	// TuneSeed is the sweep's seed; it must not be a reported seed.
-	TuneSeed int `mapstructure:"tune_seed" yaml:"tune_seed"`
+	TuneSeed int `mapstructure:"tune_seed" yaml:"tune_seed,omitempty"`
 }
 
 // ModelConfig picks the transformer. Zero sizes keep the preset's.
