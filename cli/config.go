@@ -45,15 +45,45 @@ func defaultKeys() (map[string]any, error) {
 	}
 	out := map[string]any{}
 	flatten("", m, out)
-	// Keys marshalled with omitempty (0 = unset) are missing above.
-	zero := map[string]bool{}
-	floatKeys(reflect.TypeOf(train.Config{}), "", zero)
-	for k := range zero {
+	// Keys marshalled with omitempty (unset) are missing above: they get
+	// their type's zero value.
+	zero := map[string]any{}
+	zeroKeys(reflect.TypeOf(train.Config{}), "", zero)
+	for k, z := range zero {
 		if _, ok := out[k]; !ok {
-			out[k] = 0.0
+			out[k] = z
 		}
 	}
 	return out, nil
+}
+
+// zeroKeys maps every leaf key of a config type to the zero value of its
+// kind as a YAML round trip decodes it (float64, int, string, bool, []any).
+func zeroKeys(t reflect.Type, prefix string, out map[string]any) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "" || name == "-" {
+			continue
+		}
+		if prefix != "" {
+			name = prefix + "." + name
+		}
+		switch f.Type.Kind() {
+		case reflect.Struct:
+			zeroKeys(f.Type, name, out)
+		case reflect.Float32, reflect.Float64:
+			out[name] = 0.0
+		case reflect.Int, reflect.Int64, reflect.Int32, reflect.Uint64, reflect.Uint32, reflect.Uint:
+			out[name] = 0
+		case reflect.String:
+			out[name] = ""
+		case reflect.Bool:
+			out[name] = false
+		case reflect.Slice:
+			out[name] = []any{}
+		}
+	}
 }
 
 // floatKeys returns the dotted keys whose Config field is a float, so that a

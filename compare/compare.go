@@ -32,6 +32,15 @@ type RunResult struct {
 	Seed         int
 	Curve        []CurvePoint
 	Summary      train.Summary
+	// LR is the RL learning rate the run used (0 for Stage 0).
+	LR float64
+	// Steps and StepSeconds are the RL steps run and their summed wall
+	// time (evaluations excluded), from metrics.jsonl.
+	Steps       int
+	StepSeconds float64
+	// TooLong counts the failures whose repair context did not fit the
+	// model (counted as unrepaired by the method).
+	TooLong float64
 }
 
 // stage0Method names the Stage-0 (SFT + repair cold start) entry of a
@@ -46,95 +55,158 @@ type Options struct {
 	NewEngine func(train.Config) (backend.Backend, error)
 }
 
+// grid is one comparison in progress: its config, options and progress
+// counter.
+type grid struct {
+	cfg         train.Config
+	opt         Options
+	done, total int
+}
+
 // Run runs methods × seeds × tasks: one Stage-0 checkpoint (SFT with
 // the repair cold start) per (task, seed), then every method from it until
 // rl.token_budget sampled tokens, with held-out evaluations at
 // rl.eval_points fractions of the budget; then writes compare.md,
-// compare.json and one PNG per task.
+// compare.json and one PNG per task. With compare.lr_sweep, every method
+// first runs on compare.tune_seed at each learning rate, and the best one
+// (see bestLR) is the method's learning rate on the reported seeds.
 func Run(ctx context.Context, cfg train.Config, opt Options) ([]RunResult, error) {
 	cc := cfg.Compare
 	if cfg.RL.TokenBudget <= 0 {
 		return nil, fmt.Errorf("config key rl.token_budget: compare needs an equal sampled-token budget (> 0)")
 	}
-	if len(cc.Methods) == 0 || len(cc.Seeds) == 0 || len(cc.Tasks) == 0 {
-		return nil, fmt.Errorf("config key compare: methods, seeds and tasks must be non-empty")
+	// With a sweep, no reported seed is a sweep alone (the regime search).
+	if len(cc.Methods) == 0 || (len(cc.Seeds) == 0 && len(cc.LRSweep) == 0) || len(cc.Tasks) == 0 {
+		return nil, fmt.Errorf("config key compare: methods, seeds (unless compare.lr_sweep is set) and tasks must be non-empty")
+	}
+	if err := checkSweep(cc); err != nil {
+		return nil, err
+	}
+	g := &grid{cfg: cfg, opt: opt}
+	g.total = len(cc.Tasks) * len(cc.Seeds) * (len(cc.Methods) + 1)
+	if len(cc.LRSweep) > 0 {
+		g.total += len(cc.Tasks) * (len(cc.Methods)*len(cc.LRSweep) + 1)
 	}
 	var results []RunResult
-	total := len(cc.Tasks) * len(cc.Seeds) * (len(cc.Methods) + 1)
-	done := 0
+	var sweeps []sweepResult
 	for ti, tk := range cc.Tasks {
-		for _, seed := range cc.Seeds {
-			base := cfg
-			base.Task.Name = tk
-			if len(cc.SFTSteps) > 0 {
-				base.SFT.Steps = cc.SFTSteps[ti]
-			}
-			if len(cc.RepairRatio) > 0 {
-				base.SFT.RepairRatio = cc.RepairRatio[ti]
-			}
-			if len(cc.TrainMax) > 0 {
-				base.Task.TrainMax = cc.TrainMax[ti]
-			}
-			base.Seed = uint64(seed)
-			stage0 := base
-			// Stage 0 reads no RL, SIRL or eval key: resetting them makes its
-			// config, and so its reuse, independent of the RL settings compared.
-			d := train.Defaults()
-			stage0.RL, stage0.SIRL, stage0.Eval = d.RL, d.SIRL, d.Eval
-			stage0.Stages = []string{"sft"}
-			stage0.Name = fmt.Sprintf("%s-stage0-seed%d", tk, seed)
-			dir0 := filepath.Join(opt.Out, tk, fmt.Sprintf("stage0-seed%d", seed))
-			fmt.Fprintf(opt.Log, "[%d/%d] %s seed %d: Stage 0 (SFT + repair cold start)\n", done+1, total, tk, seed)
-			s0, reused0, err := runOne(ctx, stage0, dir0, "", opt, true)
+		lrs := map[string]float64{}
+		if len(cc.LRSweep) > 0 {
+			sw, err := g.sweep(ctx, ti, tk)
 			if err != nil {
-				return nil, fmt.Errorf("compare %s seed %d stage 0: %w", tk, seed, err)
+				return nil, err
 			}
-			done++
-			results = append(results, RunResult{Task: tk, Method: stage0Method, Seed: seed, Summary: s0})
-			startAcc, _ := s0.Float("sft." + train.KeyEvalGreedy)
-			ckpt := filepath.Join(dir0, "final.safetensors")
+			sweeps = append(sweeps, sw...)
+			for _, s := range sw {
+				lrs[s.Method] = s.Best
+			}
+		}
+		for _, seed := range cc.Seeds {
+			s0, ckpt, reused0, err := g.stage0(ctx, ti, tk, seed)
+			if err != nil {
+				return nil, err
+			}
+			results = append(results, s0)
 			for _, method := range cc.Methods {
-				mc := base
-				if err := train.ApplyMethod(&mc, method); err != nil {
-					return nil, fmt.Errorf("config key compare.methods: %w", err)
+				lr, ok := lrs[method]
+				if !ok {
+					lr = cfg.RL.Optim.LR
 				}
-				mc.Stages = []string{"rl", "eval"}
-				mc.RL.Steps = 1 << 30 // the token budget ends the run
-				mc.Name = fmt.Sprintf("%s-%s-seed%d", tk, method, seed)
 				dir := filepath.Join(opt.Out, tk, fmt.Sprintf("%s-seed%d", method, seed))
-				fmt.Fprintf(opt.Log, "[%d/%d] %s seed %d: %s\n", done+1, total, tk, seed, method)
-				// A method run is reused only when its Stage 0 was too.
-				sum, _, err := runOne(ctx, mc, dir, ckpt, opt, reused0)
-				if err != nil {
-					return nil, fmt.Errorf("compare %s seed %d %s: %w", tk, seed, method, err)
-				}
-				done++
-				curve, err := readCurve(filepath.Join(dir, "metrics.jsonl"))
+				r, err := g.method(ctx, ti, tk, seed, method, lr, s0, ckpt, dir, reused0)
 				if err != nil {
 					return nil, err
 				}
-				curve = append([]CurvePoint{{Tokens: 0, Accuracy: startAcc}}, curve...)
-				if acc, ok := sum.Float("rl." + train.KeyEvalGreedy); ok {
-					tok, _ := sum.Float(train.KeyRLDecoded)
-					if last := curve[len(curve)-1]; last.Tokens < tok {
-						curve = append(curve, CurvePoint{Tokens: tok, Accuracy: acc})
-					}
-				}
-				results = append(results, RunResult{Task: tk, Method: method, Seed: seed, Curve: curve, Summary: sum})
+				results = append(results, r)
 			}
 		}
 	}
-	if err := writeReport(opt.Out, cfg, results); err != nil {
+	if err := writeReport(opt.Out, cfg, results, sweeps); err != nil {
 		return results, err
 	}
 	return results, nil
+}
+
+// base is the config of task ti on one seed: the per-task keys of the grid
+// applied.
+func (g *grid) base(ti int, tk string, seed int) train.Config {
+	cc := g.cfg.Compare
+	base := g.cfg
+	base.Task.Name = tk
+	if len(cc.SFTSteps) > 0 {
+		base.SFT.Steps = cc.SFTSteps[ti]
+	}
+	if len(cc.RepairRatio) > 0 {
+		base.SFT.RepairRatio = cc.RepairRatio[ti]
+	}
+	if len(cc.TrainMax) > 0 {
+		base.Task.TrainMax = cc.TrainMax[ti]
+	}
+	base.Seed = uint64(seed)
+	return base
+}
+
+// stage0 runs (or reuses) the Stage-0 checkpoint of (task, seed). It
+// returns its result, the checkpoint's path and whether it was reused.
+func (g *grid) stage0(ctx context.Context, ti int, tk string, seed int) (RunResult, string, bool, error) {
+	stage0 := g.base(ti, tk, seed)
+	// Stage 0 reads no RL, SIRL or eval key: resetting them makes its
+	// config, and so its reuse, independent of the RL settings compared.
+	d := train.Defaults()
+	stage0.RL, stage0.SIRL, stage0.Eval = d.RL, d.SIRL, d.Eval
+	stage0.Stages = []string{"sft"}
+	stage0.Name = fmt.Sprintf("%s-stage0-seed%d", tk, seed)
+	dir0 := filepath.Join(g.opt.Out, tk, fmt.Sprintf("stage0-seed%d", seed))
+	fmt.Fprintf(g.opt.Log, "[%d/%d] %s seed %d: Stage 0 (SFT + repair cold start)\n", g.done+1, g.total, tk, seed)
+	s0, reused0, err := runOne(ctx, stage0, dir0, "", g.opt, true)
+	if err != nil {
+		return RunResult{}, "", false, fmt.Errorf("compare %s seed %d stage 0: %w", tk, seed, err)
+	}
+	g.done++
+	r := RunResult{Task: tk, Method: stage0Method, Seed: seed, Summary: s0}
+	return r, filepath.Join(dir0, "final.safetensors"), reused0, nil
+}
+
+// method runs (or reuses, when its Stage 0 was reused too) one method from
+// the Stage-0 checkpoint ckpt at RL learning rate lr into dir.
+func (g *grid) method(ctx context.Context, ti int, tk string, seed int, method string, lr float64,
+	s0 RunResult, ckpt, dir string, reuse bool) (RunResult, error) {
+	mc := g.base(ti, tk, seed)
+	if err := train.ApplyMethod(&mc, method); err != nil {
+		return RunResult{}, fmt.Errorf("config key compare.methods: %w", err)
+	}
+	mc.RL.Optim.LR = lr
+	mc.Stages = []string{"rl", "eval"}
+	mc.RL.Steps = 1 << 30 // the token budget ends the run
+	mc.Name = fmt.Sprintf("%s-%s-seed%d", tk, method, seed)
+	fmt.Fprintf(g.opt.Log, "[%d/%d] %s seed %d: %s (lr %g)\n", g.done+1, g.total, tk, seed, method, lr)
+	sum, _, err := runOne(ctx, mc, dir, ckpt, g.opt, reuse)
+	if err != nil {
+		return RunResult{}, fmt.Errorf("compare %s seed %d %s: %w", tk, seed, method, err)
+	}
+	g.done++
+	rl, err := readRunLog(filepath.Join(dir, "metrics.jsonl"))
+	if err != nil {
+		return RunResult{}, err
+	}
+	startAcc, _ := s0.Summary.Float("sft." + train.KeyEvalGreedy)
+	curve := append([]CurvePoint{{Tokens: 0, Accuracy: startAcc}}, rl.curve...)
+	if acc, ok := sum.Float("rl." + train.KeyEvalGreedy); ok {
+		tok, _ := sum.Float(train.KeyRLDecoded)
+		if last := curve[len(curve)-1]; last.Tokens < tok {
+			curve = append(curve, CurvePoint{Tokens: tok, Accuracy: acc})
+		}
+	}
+	return RunResult{Task: tk, Method: method, Seed: seed, Curve: curve, Summary: sum, LR: lr,
+		Steps: rl.steps, StepSeconds: rl.stepSeconds, TooLong: rl.tooLong}, nil
 }
 
 // runOne runs one stage sequence of a comparison into dir. With reuse, a
 // finished run already there (summary.json written) whose config.yaml is
 // this run's config byte for byte is read back instead of rerun, so an
 // interrupted comparison resumes and one extended with new methods runs
-// only those. It reports whether the run was reused.
+// only those; an unfinished one with a checkpoint is resumed (see
+// interruptedRun). It reports whether the run was reused.
 func runOne(ctx context.Context, cfg train.Config, dir, ckpt string, opt Options, reuse bool) (train.Summary, bool, error) {
 	cfg.Compare = train.CompareConfig{} // the grid is not part of one run's config
 	y, err := yaml.Marshal(cfg)
@@ -147,14 +219,35 @@ func runOne(ctx context.Context, cfg train.Config, dir, ckpt string, opt Options
 			return sum, true, nil
 		}
 	}
+	// An interrupted run of this config (its rolling checkpoint written on
+	// the interrupt) continues from that checkpoint, so one long run can
+	// span sessions too.
+	resume := reuse && interruptedRun(dir, y)
+	if resume {
+		fmt.Fprintf(opt.Log, "    resuming the interrupted run in %s\n", dir)
+	} else if err := os.Remove(filepath.Join(dir, train.CheckpointName)); err != nil && !os.IsNotExist(err) {
+		// A stale checkpoint of another config must not be resumed later.
+		return nil, false, fmt.Errorf("run folder %s: %w", dir, err)
+	}
 	be, err := opt.NewEngine(cfg)
 	if err != nil {
 		return nil, false, err
 	}
 	// A GPU engine holds its memory pools until closed.
 	defer be.Close()
-	sum, err := train.Run(ctx, be, cfg, train.Options{Out: dir, Checkpoint: ckpt, Log: io.Discard, ConfigYAML: y})
+	sum, err := train.Run(ctx, be, cfg, train.Options{Out: dir, Checkpoint: ckpt, Log: io.Discard, ConfigYAML: y, Resume: resume})
 	return sum, false, err
+}
+
+// interruptedRun reports whether dir holds an unfinished run of exactly
+// this config with a rolling checkpoint to resume from.
+func interruptedRun(dir string, configYAML []byte) bool {
+	prev, err := os.ReadFile(filepath.Join(dir, "config.yaml"))
+	if err != nil || !bytes.Equal(prev, configYAML) {
+		return false
+	}
+	_, err = os.Stat(filepath.Join(dir, train.CheckpointName))
+	return err == nil
 }
 
 // finishedRun reads dir's summary.json when dir holds a finished run of
@@ -175,28 +268,54 @@ func finishedRun(dir string, configYAML []byte) (train.Summary, bool) {
 	return sum, true
 }
 
-// readCurve collects the RL evaluation rows of a metrics.jsonl.
-func readCurve(path string) ([]CurvePoint, error) {
+// runLog is what the report reads from a method run's metrics.jsonl.
+type runLog struct {
+	curve       []CurvePoint
+	steps       int
+	stepSeconds float64
+	tooLong     float64
+}
+
+// readRunLog collects the RL evaluation rows of a metrics.jsonl, the RL
+// steps and their wall time, and the repairs skipped for context length.
+func readRunLog(path string) (runLog, error) {
+	var out runLog
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return out, err
 	}
 	defer f.Close()
-	var out []CurvePoint
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<26)
 	for sc.Scan() {
 		var row map[string]any
 		if err := json.Unmarshal(sc.Bytes(), &row); err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
+			return out, fmt.Errorf("%s: %w", path, err)
+		}
+		if row[train.MetricStage] != "rl" {
+			continue
+		}
+		if dt, ok := row[train.MetricStepSeconds].(float64); ok {
+			out.steps++
+			out.stepSeconds += dt
+		}
+		if v, ok := row[metricTooLong].(float64); ok {
+			out.tooLong += v
 		}
 		acc, ok := row[train.MetricGreedyAccuracy].(float64)
-		if !ok || row[train.MetricStage] != "rl" {
+		if !ok {
 			continue
 		}
 		tok, _ := row[train.MetricDecodedCumulative].(float64)
 		step, _ := row[train.MetricStep].(float64)
-		out = append(out, CurvePoint{Tokens: tok, Step: int(step), Accuracy: acc})
+		out.curve = append(out.curve, CurvePoint{Tokens: tok, Step: int(step), Accuracy: acc})
 	}
-	return out, sc.Err()
+	if err := sc.Err(); err != nil {
+		return out, fmt.Errorf("%s: %w", path, err)
+	}
+	return out, nil
 }
+
+// metricTooLong is the per-step counter of failures whose repair context
+// did not fit the model (train/sirl_repair.go).
+const metricTooLong = "sirl/repair_context_too_long"

@@ -3,6 +3,7 @@ package compare
 import (
 	"context"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -46,7 +47,7 @@ func TestWriteCompareReport(t *testing.T) {
 			Summary: train.Summary{"rl.failures_attempted": 40.0, "rl.failures_corrected": 30.0}},
 	}
 	dir := t.TempDir()
-	if err := writeReport(dir, cfg, runs); err != nil {
+	if err := writeReport(dir, cfg, runs, nil); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(filepath.Join(dir, "compare.md"))
@@ -55,7 +56,7 @@ func TestWriteCompareReport(t *testing.T) {
 	}
 	md := string(b)
 	for _, want := range []string{"seed 1: 425 SFT steps, policy 0.640, repair 0.835", "| 30 / 40 |", "| grpo | 0.525 ± 0.000",
-		"| sirl-repair | +0.100 ± 0.000 | +0.050 ± 0.000 | +0.200 ± 0.000 |"} {
+		"| sirl-repair | +0.100 ± 0.000 | +0.050 ± 0.000 | +0.200 ± 0.000 | +0.025 ± 0.000 | +0.050 ± 0.000 |"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("compare.md lacks %q:\n%s", want, md)
 		}
@@ -120,5 +121,51 @@ func TestCompareReusesFinishedRuns(t *testing.T) {
 	}
 	if strings.Contains(log.String(), "reusing") {
 		t.Fatalf("a changed Stage 0 still reused runs:\n%s", log.String())
+	}
+}
+
+// TestCompareResumesInterruptedRun: a method run interrupted (context
+// cancelled as it starts: the rolling checkpoint is written) is resumed by
+// the next comparison, not rerun, and ends with the curve of an
+// uninterrupted run.
+func TestCompareResumesInterruptedRun(t *testing.T) {
+	c := train.Defaults()
+	c.Name, c.Model.Preset = "tiny", "tiny"
+	c.Task.HeldOut, c.Task.Hard, c.Task.MaxResponseLen = 16, 8, 40
+	c.SFT.Steps, c.SFT.BatchSize, c.SFT.EvalEvery = 6, 8, 0
+	c.RL.PromptsPerStep, c.RL.NumGenerations = 4, 4
+	c.RL.Optim.LR = 1e-3
+	c.Task.TrainMin, c.Task.TrainMax, c.Task.Mod = 1, 1, 11
+	c.SFT.RepairPairs = 20
+	c.RL.TokenBudget, c.RL.EvalPoints = 500, 2
+	c.Compare.Tasks, c.Compare.Seeds, c.Compare.Methods = []string{"t1"}, []int{1}, []string{"grpo"}
+	engine := func(train.Config) (backend.Backend, error) { return cpu.New(2), nil }
+
+	want, err := Run(context.Background(), c, Options{Out: t.TempDir(), Log: io.Discard, NewEngine: engine})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	calls := 0
+	interrupt := func(cfg train.Config) (backend.Backend, error) {
+		if calls++; calls == 2 { // the grpo run, after Stage 0
+			cancel()
+		}
+		return engine(cfg)
+	}
+	if _, err := Run(ctx, c, Options{Out: dir, Log: io.Discard, NewEngine: interrupt}); err == nil || !strings.Contains(err.Error(), "interrupted") {
+		t.Fatalf("cancelled comparison: error %v, want an interruption", err)
+	}
+	var log strings.Builder
+	got, err := Run(context.Background(), c, Options{Out: dir, Log: &log, NewEngine: engine})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log.String(), "resuming the interrupted run in "+filepath.Join(dir, "t1", "grpo-seed1")) {
+		t.Errorf("the interrupted grpo run was not resumed:\n%s", log.String())
+	}
+	if fmt.Sprint(got[1].Curve) != fmt.Sprint(want[1].Curve) {
+		t.Errorf("resumed curve %v, uninterrupted %v", got[1].Curve, want[1].Curve)
 	}
 }

@@ -96,9 +96,9 @@ func pairedTable(tk string, methods []string, runs []RunResult, budget float64, 
 		}
 	}
 	var md strings.Builder
-	fmt.Fprintf(&md, "Paired by seed (mean ± 95 %% CI of per-seed differences): against %s, and gain over the Stage-0 accuracy.\n\n| method | Δacc@100%% vs %s | ΔAUC vs %s | gain acc@100%% |\n|---|---|---|---|\n", ref, ref, ref)
+	fmt.Fprintf(&md, "Paired by seed (mean ± 95 %% CI of per-seed differences): against %s, and gain over the Stage-0 accuracy.\n\n| method | Δacc@100%% vs %s | ΔAUC vs %s | gain acc@100%% | Δacc@25%% vs %s | Δacc@50%% vs %s |\n|---|---|---|---|---|---|\n", ref, ref, ref, ref, ref)
 	for i, m := range methods {
-		var dAcc, dAUC, gain []float64
+		var dAcc, dAUC, gain, d25, d50 []float64
 		// Seeds in a fixed order: the same report from the same runs.
 		for _, seed := range slices.Sorted(maps.Keys(curves[m])) {
 			c := curves[m][seed]
@@ -106,21 +106,27 @@ func pairedTable(tk string, methods []string, runs []RunResult, budget float64, 
 			if rc, ok := curves[ref][seed]; ok {
 				dAcc = append(dAcc, accAt(c, budget)-accAt(rc, budget))
 				dAUC = append(dAUC, auc(c, budget)-auc(rc, budget))
+				d25 = append(d25, accAt(c, 0.25*budget)-accAt(rc, 0.25*budget))
+				d50 = append(d50, accAt(c, 0.5*budget)-accAt(rc, 0.5*budget))
 			}
 		}
 		if len(gain) == 0 {
 			continue
 		}
-		var d, a, g [2]float64
+		var d, a, g, q1, q2 [2]float64
 		d[0], d[1] = meanCI(dAcc)
+		q1[0], q1[1] = meanCI(d25)
+		q2[0], q2[1] = meanCI(d50)
 		a[0], a[1] = meanCI(dAUC)
 		g[0], g[1] = meanCI(gain)
-		fmt.Fprintf(&md, "| %s | %s | %s | %s |\n", m, pmSigned(d), pmSigned(a), pmSigned(g))
+		fmt.Fprintf(&md, "| %s | %s | %s | %s | %s | %s |\n", m, pmSigned(d), pmSigned(a), pmSigned(g), pmSigned(q1), pmSigned(q2))
 		if row, ok := rows[i].(map[string]any); ok {
 			row["paired_reference"] = ref
 			row["delta_acc_100"], row["delta_acc_100_ci95"] = d[0], d[1]
 			row["delta_auc"], row["delta_auc_ci95"] = a[0], a[1]
 			row["gain_acc_100"], row["gain_acc_100_ci95"] = g[0], g[1]
+			row["delta_acc_25"], row["delta_acc_25_ci95"] = q1[0], q1[1]
+			row["delta_acc_50"], row["delta_acc_50_ci95"] = q2[0], q2[1]
 		}
 	}
 	md.WriteString("\n")
@@ -152,7 +158,7 @@ func stage0Line(tk string, runs []RunResult) string {
 func pm(v [2]float64) string { return fmt.Sprintf("%.3f ± %.3f", v[0], v[1]) }
 
 // writeReport writes compare.md, compare.json and <task>.png.
-func writeReport(out string, cfg train.Config, runs []RunResult) error {
+func writeReport(out string, cfg train.Config, runs []RunResult, sweeps []sweepResult) error {
 	budget := float64(cfg.RL.TokenBudget)
 	var md strings.Builder
 	js := map[string]any{"token_budget": budget, "seeds": cfg.Compare.Seeds, "device": "", "tasks": map[string]any{}}
@@ -165,6 +171,10 @@ func writeReport(out string, cfg train.Config, runs []RunResult) error {
 		}
 	}
 	for _, tk := range cfg.Compare.Tasks {
+		if len(cfg.Compare.Seeds) == 0 { // a sweep alone
+			fmt.Fprintf(&md, "## Task %s\n\n%s", tk, sweepTable(tk, sweeps))
+			continue
+		}
 		fmt.Fprintf(&md, "## Task %s\n\n%s| method | acc@25%% | acc@50%% | acc@100%% | AUC | decoded | prefilled | trained | wall s | corrected / failures | localisation precision |\n|---|---|---|---|---|---|---|---|---|---|---|\n", tk, stage0Line(tk, runs))
 		var rows []any
 		for _, m := range cfg.Compare.Methods {
@@ -183,6 +193,8 @@ func writeReport(out string, cfg train.Config, runs []RunResult) error {
 		}
 		md.WriteString("\n")
 		md.WriteString(pairedTable(tk, cfg.Compare.Methods, runs, budget, rows))
+		md.WriteString(reachTable(tk, cfg.Compare.Methods, runs, budget, rows))
+		md.WriteString(sweepTable(tk, sweeps))
 		js["tasks"].(map[string]any)[tk] = rows
 		if err := plotTask(filepath.Join(out, tk+".png"), tk, cfg, runs, budget); err != nil {
 			return err
@@ -191,9 +203,16 @@ func writeReport(out string, cfg train.Config, runs []RunResult) error {
 	}
 	var perRun []map[string]any
 	for _, r := range runs {
-		perRun = append(perRun, map[string]any{"task": r.Task, "method": r.Method, "seed": r.Seed, "curve": r.Curve, "summary": r.Summary})
+		row := map[string]any{"task": r.Task, "method": r.Method, "seed": r.Seed, "curve": r.Curve, "summary": r.Summary}
+		if r.LR > 0 {
+			row["rl_lr"], row["rl_steps"], row["rl_step_seconds"] = r.LR, r.Steps, r.StepSeconds
+		}
+		perRun = append(perRun, row)
 	}
 	js["runs"] = perRun
+	if len(sweeps) > 0 {
+		js["lr_sweep"] = sweeps
+	}
 	b, err := json.MarshalIndent(js, "", "  ")
 	if err != nil {
 		return err

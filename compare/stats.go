@@ -52,3 +52,24 @@ func meanCI(xs []float64) (float64, float64) {
 	t := distuv.StudentsT{Mu: 0, Sigma: 1, Nu: float64(len(xs) - 1)}.Quantile(0.975)
 	return m, t * sd / math.Sqrt(float64(len(xs)))
 }
+
+// tokensTo is the sampled tokens at which a curve first reaches accuracy
+// target, interpolating linearly between evaluation points; ok is false
+// when it never does within limit tokens.
+func tokensTo(c []CurvePoint, target, limit float64) (float64, bool) {
+	for i, p := range c {
+		if p.Accuracy < target {
+			continue
+		}
+		tok := p.Tokens
+		if i > 0 {
+			a := c[i-1] // a.Accuracy < target <= p.Accuracy
+			tok = a.Tokens + (target-a.Accuracy)/(p.Accuracy-a.Accuracy)*(p.Tokens-a.Tokens)
+		}
+		// The tolerance absorbs the rounding of inverting accAt at limit.
+		return tok, tok <= limit*(1+1e-9)
+	}
+	return 0, false
+}
+
+func nan() float64 { return math.NaN() }

@@ -6,9 +6,10 @@ package train
 
 import (
 	"fmt"
-	"github.com/sirl-dev/sirl/task"
+	"slices"
 	"strings"
 
+	"github.com/sirl-dev/sirl/task"
 	"github.com/sirl-dev/sirl/tokenizer"
 )
 
@@ -52,6 +53,17 @@ type CompareConfig struct {
 	// TrainMax, when set, gives task.train_max per task (the difficulty
 	// range's top: operations for T1, digits for T2).
 	TrainMax []int `mapstructure:"train_max" yaml:"train_max"`
+	// LRSweep, when set, tunes the RL learning rate per method and task:
+	// each method runs on TuneSeed at every rate (full budget), and the
+	// rate with the highest final held-out accuracy (ties: AUC) is used on
+	// the reported seeds.
+	//
+	// Both keys are left out of YAML when unset, so the config.yaml of one
+	// run of the grid (which clears the grid) stays byte-identical to that
+	// of runs made before the keys existed, and those runs are reused.
+	LRSweep []float64 `mapstructure:"lr_sweep" yaml:"lr_sweep,omitempty"`
+	// TuneSeed is the sweep's seed; it must not be a reported seed.
+	TuneSeed int `mapstructure:"tune_seed" yaml:"tune_seed,omitempty"`
 }
 
 // ModelConfig picks the transformer. Zero sizes keep the preset's.
@@ -378,6 +390,12 @@ func (c *Config) Validate() error {
 	}
 	for _, r := range c.Compare.RepairRatio {
 		checks = append(checks, inRange("compare.repair_ratio", r, 0, 1))
+	}
+	for _, lr := range c.Compare.LRSweep {
+		checks = append(checks, inRange("compare.lr_sweep", lr, 1e-12, 10))
+	}
+	if len(c.Compare.LRSweep) > 0 && slices.Contains(c.Compare.Seeds, c.Compare.TuneSeed) {
+		checks = append(checks, fmt.Errorf("config key compare.tune_seed: %d is a reported seed (compare.seeds); tune on another seed", c.Compare.TuneSeed))
 	}
 	if (c.SFT.TargetAccuracy > 0 || c.SFT.TargetRepairAccuracy > 0) && c.SFT.EvalEvery == 0 {
 		checks = append(checks, fmt.Errorf("config key sft.target_accuracy: stopping at a target accuracy needs sft.eval_every > 0"))

@@ -1,0 +1,136 @@
+package compare
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/sirl-dev/sirl/backend"
+	"github.com/sirl-dev/sirl/backend/cpu"
+	"github.com/sirl-dev/sirl/train"
+)
+
+func TestBestLR(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		runs []sweepRun
+		want int
+	}{
+		{"highest final", []sweepRun{{Final: 0.5, AUC: 0.9}, {Final: 0.6, AUC: 0.1}, {Final: 0.55}}, 1},
+		{"tie broken by AUC", []sweepRun{{Final: 0.6, AUC: 0.3}, {Final: 0.6, AUC: 0.4}, {Final: 0.2}}, 1},
+		{"full tie keeps the earlier rate", []sweepRun{{Final: 0.6, AUC: 0.4}, {Final: 0.6, AUC: 0.4}}, 0},
+	} {
+		if got := bestLR(tc.runs); got != tc.want {
+			t.Errorf("%s: bestLR = %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestCheckSweep(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cc   train.CompareConfig
+		err  string
+	}{
+		{"no sweep", train.CompareConfig{Seeds: []int{1}}, ""},
+		{"tune seed apart", train.CompareConfig{Seeds: []int{1, 2}, LRSweep: []float64{1e-4, 2e-4}, TuneSeed: 101}, ""},
+		{"tune seed reported", train.CompareConfig{Seeds: []int{1, 2}, LRSweep: []float64{1e-4}, TuneSeed: 2}, "compare.tune_seed"},
+		{"repeated rate", train.CompareConfig{Seeds: []int{1}, LRSweep: []float64{1e-4, 1e-4}, TuneSeed: 9}, "compare.lr_sweep"},
+	} {
+		err := checkSweep(tc.cc)
+		if (tc.err == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.err)) {
+			t.Errorf("%s: error %v, want one naming %q", tc.name, err, tc.err)
+		}
+	}
+}
+
+// TestSweepPicksRateOnTuneSeed: with compare.lr_sweep every method runs at
+// each rate on the tuning seed, the reported seed runs at the chosen rate,
+// compare.md carries the sweep table, and a second comparison reuses all.
+func TestSweepPicksRateOnTuneSeed(t *testing.T) {
+	c := train.Defaults()
+	c.Name, c.Model.Preset = "tiny", "tiny"
+	c.Task.HeldOut, c.Task.Hard, c.Task.MaxResponseLen = 16, 8, 40
+	c.SFT.Steps, c.SFT.BatchSize, c.SFT.EvalEvery = 6, 8, 0
+	c.RL.PromptsPerStep, c.RL.NumGenerations = 4, 4
+	c.Task.TrainMin, c.Task.TrainMax, c.Task.Mod = 1, 1, 11
+	c.SFT.RepairPairs = 20
+	c.RL.TokenBudget, c.RL.EvalPoints = 400, 2
+	c.Compare.Tasks, c.Compare.Seeds, c.Compare.Methods = []string{"t1"}, []int{1}, []string{"grpo"}
+	c.Compare.LRSweep, c.Compare.TuneSeed = []float64{1e-9, 3e-3}, 7
+	dir := t.TempDir()
+	var log strings.Builder
+	opt := Options{Out: dir, Log: &log, NewEngine: func(train.Config) (backend.Backend, error) { return cpu.New(2), nil }}
+	res, err := Run(context.Background(), c, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, lr := range []string{"1e-09", "0.003"} {
+		if _, err := os.Stat(filepath.Join(dir, "t1", "grpo-lr"+lr+"-seed7", "summary.json")); err != nil {
+			t.Errorf("sweep run at lr %s: %v", lr, err)
+		}
+	}
+	var chosen float64
+	for _, r := range res {
+		if r.Method == "grpo" && r.Seed == 1 {
+			chosen = r.LR
+		}
+	}
+	if chosen != 1e-9 && chosen != 3e-3 {
+		t.Fatalf("reported run's lr %v is not a sweep rate", chosen)
+	}
+	y, err := os.ReadFile(filepath.Join(dir, "t1", "grpo-seed1", "config.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rc train.Config
+	if err := yaml.Unmarshal(y, &rc); err != nil {
+		t.Fatal(err)
+	}
+	if rc.RL.Optim.LR != chosen {
+		t.Errorf("reported run's config has rl.optim.lr %v, want the chosen %v", rc.RL.Optim.LR, chosen)
+	}
+	md, err := os.ReadFile(filepath.Join(dir, "compare.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(md), "Learning-rate sweep on the tuning seed 7") || !strings.Contains(string(md), "| grpo | ") {
+		t.Errorf("compare.md lacks the sweep table:\n%s", md)
+	}
+	log.Reset()
+	if _, err := Run(context.Background(), c, opt); err != nil {
+		t.Fatal(err)
+	}
+	// Stage 0 of both seeds, two sweep runs and the reported run.
+	if n := strings.Count(log.String(), "reusing"); n != 5 {
+		t.Errorf("second comparison reused %d runs, want 5:\n%s", n, log.String())
+	}
+	// No reported seed: the sweep alone, all of it reused.
+	log.Reset()
+	c.Compare.Seeds = nil
+	res, err = Run(context.Background(), c, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(log.String(), "reusing"); n != 3 || len(res) != 0 {
+		t.Errorf("sweep alone: reused %d runs (want 3), %d reported results (want 0):\n%s", n, len(res), log.String())
+	}
+}
+
+// TestClearedGridYAML: a run's config.yaml (grid cleared) keeps the form it
+// had before compare.lr_sweep and compare.tune_seed existed, so finished runs
+// of earlier comparisons are still reused.
+func TestClearedGridYAML(t *testing.T) {
+	y, err := yaml.Marshal(train.CompareConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = "methods: []\nseeds: []\ntasks: []\nsft_steps: []\nrepair_ratio: []\ntrain_max: []\n"
+	if string(y) != want {
+		t.Errorf("cleared grid marshals as\n%s\nwant\n%s", y, want)
+	}
+}
