@@ -57,9 +57,9 @@ func defaultKeys() (map[string]any, error) {
 	return out, nil
 }
 
-// zeroKeys maps every leaf key of a config type to the zero value of its
-// kind as a YAML round trip decodes it (float64, int, string, bool, []any).
-func zeroKeys(t reflect.Type, prefix string, out map[string]any) {
+// walkKeys calls leaf for every leaf key of a config type: its dotted name
+// (yaml tags) and its kind.
+func walkKeys(t reflect.Type, prefix string, leaf func(name string, k reflect.Kind)) {
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
@@ -69,9 +69,19 @@ func zeroKeys(t reflect.Type, prefix string, out map[string]any) {
 		if prefix != "" {
 			name = prefix + "." + name
 		}
-		switch f.Type.Kind() {
-		case reflect.Struct:
-			zeroKeys(f.Type, name, out)
+		if f.Type.Kind() == reflect.Struct {
+			walkKeys(f.Type, name, leaf)
+			continue
+		}
+		leaf(name, f.Type.Kind())
+	}
+}
+
+// zeroKeys maps every leaf key of a config type to the zero value of its
+// kind as a YAML round trip decodes it (float64, int, string, bool, []any).
+func zeroKeys(t reflect.Type, prefix string, out map[string]any) {
+	walkKeys(t, prefix, func(name string, k reflect.Kind) {
+		switch k {
 		case reflect.Float32, reflect.Float64:
 			out[name] = 0.0
 		case reflect.Int, reflect.Int64, reflect.Int32, reflect.Uint64, reflect.Uint32, reflect.Uint:
@@ -83,29 +93,18 @@ func zeroKeys(t reflect.Type, prefix string, out map[string]any) {
 		case reflect.Slice:
 			out[name] = []any{}
 		}
-	}
+	})
 }
 
 // floatKeys returns the dotted keys whose Config field is a float, so that a
 // float key whose default happens to be whole (rl.temperature: 1) still gets
 // a float flag: the YAML round trip of defaultKeys decodes 1.0 as an int.
 func floatKeys(t reflect.Type, prefix string, out map[string]bool) {
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		if name == "" || name == "-" {
-			continue
-		}
-		if prefix != "" {
-			name = prefix + "." + name
-		}
-		switch f.Type.Kind() {
-		case reflect.Struct:
-			floatKeys(f.Type, name, out)
-		case reflect.Float32, reflect.Float64:
+	walkKeys(t, prefix, func(name string, k reflect.Kind) {
+		if k == reflect.Float32 || k == reflect.Float64 {
 			out[name] = true
 		}
-	}
+	})
 }
 
 // addConfigFlags registers a --flag for every config key (dotted names).
