@@ -144,16 +144,7 @@ func TestEmulatedSFTMatchesCPU(t *testing.T) {
 // CPU engine trains it, and it solves some prompts, so RL groups mix.
 func repairStage0(t *testing.T) (Config, string) {
 	t.Helper()
-	c := tinyConfig()
-	c.Model.MaxSeq = 320
-	c.Task.TrainMin, c.Task.TrainMax, c.Task.Mod = 1, 1, 11
-	c.SFT.Steps, c.SFT.BatchSize = 120, 16
-	c.SFT.Optim.LR, c.SFT.Optim.WarmupSteps = 3e-3, 2
-	c.SFT.RepairPairs = 50
-	c.Stages = []string{"sft"}
-	dir := t.TempDir()
-	runTiny(t, c, dir, Options{})
-	return c, filepath.Join(dir, "final.safetensors")
+	return stage0With(t, func(c *Config) { c.Model.MaxSeq = 320 })
 }
 
 // TestEmulatedRLMatchesCPU: GRPO and sirl-repair steps from one Stage-0

@@ -121,7 +121,17 @@ func TestResumeMidSFT(t *testing.T) {
 // steps after it carry gradient.
 func stage0(t *testing.T) (Config, string) {
 	t.Helper()
+	return stage0With(t, nil)
+}
+
+// stage0With is stage0 with the config changed by mutate (nil: none) before
+// the run.
+func stage0With(t *testing.T, mutate func(*Config)) (Config, string) {
+	t.Helper()
 	c := tinyConfig()
+	if mutate != nil {
+		mutate(&c)
+	}
 	c.Task.TrainMin, c.Task.TrainMax, c.Task.Mod = 1, 1, 11
 	c.SFT.Steps, c.SFT.BatchSize = 120, 16
 	c.SFT.Optim.LR, c.SFT.Optim.WarmupSteps = 3e-3, 2
