@@ -9,12 +9,16 @@ import (
 
 // EvalResult holds held-out figures: greedy accuracy, and with k samples
 // per problem avg@k (mean accuracy of the samples) and pass@k (any correct).
+// StepAccuracy says where greedy chains break: the share of reference steps
+// that greedy responses get right before their first wrong step (the
+// task's oracle, task.Task.FirstWrongStep), 1 when every chain is right.
 type EvalResult struct {
-	N      int     `json:"n"`
-	Greedy float64 `json:"greedy_accuracy"`
-	K      int     `json:"k,omitempty"`
-	AvgK   float64 `json:"avg_at_k,omitempty"`
-	PassK  float64 `json:"pass_at_k,omitempty"`
+	N            int     `json:"n"`
+	Greedy       float64 `json:"greedy_accuracy"`
+	StepAccuracy float64 `json:"greedy_step_accuracy"`
+	K            int     `json:"k,omitempty"`
+	AvgK         float64 `json:"avg_at_k,omitempty"`
+	PassK        float64 `json:"pass_at_k,omitempty"`
 }
 
 // evalChunk is how many prompts are decoded together.
@@ -38,6 +42,7 @@ func (e *env) evaluate(all []task.Problem, k int, rng *rand.Rand) (EvalResult, e
 	}
 	maxNew := e.cfg.Task.MaxResponseLen
 	correct, sampleCorrect, pass := 0.0, 0.0, 0.0
+	stepsRight, steps := 0.0, 0.0
 	for lo := 0; lo < len(probs); lo += evalChunk {
 		hi := min(lo+evalChunk, len(probs))
 		prompts := make([][]int32, 0, hi-lo)
@@ -50,9 +55,12 @@ func (e *env) evaluate(all []task.Problem, k int, rng *rand.Rand) (EvalResult, e
 			return r, err
 		}
 		for i, s := range greedy {
-			if e.task.Reward(probs[lo+i], e.tok.Decode(s.Tokens)) >= 1 {
+			ok, right, n := scoreGreedy(e.task, probs[lo+i], e.tok.Decode(s.Tokens))
+			if ok {
 				correct++
 			}
+			stepsRight += right
+			steps += n
 		}
 		if k > 0 {
 			sp := backend.SampleParams{Temperature: float32(e.cfg.Eval.Temperature), TopP: 1}
@@ -75,15 +83,32 @@ func (e *env) evaluate(all []task.Problem, k int, rng *rand.Rand) (EvalResult, e
 			}
 		}
 	}
-	if err := e.sumF64("evaluation counts", &correct, &sampleCorrect, &pass); err != nil {
+	if err := e.sumF64("evaluation counts", &correct, &sampleCorrect, &pass, &stepsRight, &steps); err != nil {
 		return r, err
 	}
 	r.Greedy = correct / float64(len(all))
+	if steps > 0 {
+		r.StepAccuracy = stepsRight / steps
+	}
 	if k > 0 {
 		r.AvgK = sampleCorrect / float64(len(all)*k)
 		r.PassK = pass / float64(len(all))
 	}
 	return r, nil
+}
+
+// scoreGreedy scores one greedy response: whether it verifies, and how
+// many of the reference's n steps it gets right before its first wrong
+// step (the task's oracle).
+func scoreGreedy(t task.Task, p task.Problem, text string) (ok bool, right, n float64) {
+	n = float64(len(task.Steps(p.Solution)))
+	if t.Reward(p, text) >= 1 {
+		return true, n, n
+	}
+	if k := t.FirstWrongStep(p, text); k >= 0 {
+		return false, min(float64(k), n), n
+	}
+	return false, n, n // every step right, the answer judged wrong
 }
 
 // runFinalEval is the eval stage: held-out and harder held-out splits.
@@ -96,13 +121,14 @@ func (e *env) runFinalEval() error {
 	}
 	s := e.state.Summary
 	s[KeyEvalGreedy] = r.Greedy
+	s["eval.greedy_step_accuracy"] = r.StepAccuracy
 	s["eval.n"] = r.N
 	if k > 0 {
 		s["eval.k"] = k
 		s["eval.avg_at_k"] = r.AvgK
 		s["eval.pass_at_k"] = r.PassK
 	}
-	e.logf("eval: held-out greedy accuracy %.3f (n=%d)", r.Greedy, r.N)
+	e.logf("eval: held-out greedy accuracy %.3f, steps right before the first wrong one %.3f (n=%d)", r.Greedy, r.StepAccuracy, r.N)
 	if e.cfg.Eval.Hard && len(e.splits.Hard) > 0 {
 		h, err := e.evaluate(e.splits.Hard, k, rng)
 		if err != nil {

@@ -6,6 +6,7 @@ const (
 	MetricStage             = "stage"                     // the stage of the row
 	MetricStep              = "step"                      // steps done in that stage
 	MetricGreedyAccuracy    = "eval/greedy_accuracy"      // held-out greedy accuracy (evaluation rows)
+	MetricStepAccuracy      = "eval/greedy_step_accuracy" // reference steps right before the first wrong one (greedy)
 	MetricRepairAccuracy    = "eval/repair_accuracy"      // the repair mode's accuracy on injected errors
 	MetricDecodedCumulative = "tokens/decoded_cumulative" // sampled tokens of the RL stage so far
 	MetricReward            = "reward"                    // mean reward of the step's rollouts (RL)

@@ -107,6 +107,7 @@ func (e *env) runRL() error {
 				return false, err
 			}
 			row[MetricGreedyAccuracy] = r.Greedy
+			row[MetricStepAccuracy] = r.StepAccuracy
 			e.logf("rl step %d: reward %.3f held-out greedy accuracy %.3f", e.state.Step, row[MetricReward], r.Greedy)
 		}
 		return false, nil

@@ -190,7 +190,8 @@ func (e *env) sftEval(row map[string]any, repair bool, loss float64) (bool, erro
 		return false, err
 	}
 	row[MetricGreedyAccuracy] = r.Greedy
-	e.logf("sft step %d: loss %.4f held-out greedy accuracy %.3f", e.state.Step, loss, r.Greedy)
+	row[MetricStepAccuracy] = r.StepAccuracy
+	e.logf("sft step %d: loss %.4f held-out greedy accuracy %.3f (steps %.3f)", e.state.Step, loss, r.Greedy, r.StepAccuracy)
 	rep := -1.0
 	if repair {
 		acc, _, err := e.evaluateRepair(e.splits.HeldOut)
