@@ -62,6 +62,7 @@ func configDoc() []docRow {
 		{"`eval.samples`, `eval.temperature`, `eval.hard`", "0, 1, true", "avg@k / pass@k samples, their temperature, evaluate the harder split"},
 		{"`compare.tasks`, `compare.seeds`, `compare.methods`", "[t1], [1,2,3], [grpo, sirl-repair]", "`train compare` grid; methods: grpo, dapo, dr_grpo, gspo, vineppo, sirl-repair, sirl-mc, sirl-sibling, and the ablations sirl-repair-frozen (λ_rep = 0) and sirl-repair-fallback (GRPO signal for unrepaired failures). A finished run whose config.yaml matches is reused, so an interrupted comparison resumes and an extended one runs only what is new (Stage 0's config leaves out the RL keys, so a new budget or RL setting reuses it)"},
 		{"`compare.sft_steps`, `compare.repair_ratio`, `compare.train_max`", "[], [], []", "per task (aligned with `compare.tasks`; empty keeps the global key): Stage-0 `sft.steps`, `sft.repair_ratio`, `task.train_max`"},
+		{"`compare.stage0_seed`", "0", "when > 0, one Stage-0 checkpoint per task trained with this seed starts every reported seed and the sweep (as RL from one base model; the seeds then vary the RL run only); 0: one Stage 0 per seed"},
 		{"`compare.lr_sweep`, `compare.tune_seed`", "[], 0", "RL learning rates tried per method and task on the tuning seed (not a reported seed) at the full budget; the best (highest final held-out greedy accuracy, ties: AUC) is each method's rate on the reported seeds; the sweep table goes into compare.md/json; with `compare.seeds` empty (`--compare.seeds ''`) the sweep runs alone"},
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"go.yaml.in/yaml/v3"
 
@@ -61,6 +62,15 @@ type grid struct {
 	cfg         train.Config
 	opt         Options
 	done, total int
+	// stage0s holds the Stage-0 checkpoints run so far, by task and seed.
+	stage0s map[string]stage0Run
+}
+
+// stage0Run is one Stage-0 checkpoint of the grid.
+type stage0Run struct {
+	res    RunResult
+	ckpt   string
+	reused bool
 }
 
 // Run runs methods × seeds × tasks: one Stage-0 checkpoint (SFT with
@@ -82,10 +92,21 @@ func Run(ctx context.Context, cfg train.Config, opt Options) ([]RunResult, error
 	if err := checkSweep(cc); err != nil {
 		return nil, err
 	}
-	g := &grid{cfg: cfg, opt: opt}
-	g.total = len(cc.Tasks) * len(cc.Seeds) * (len(cc.Methods) + 1)
+	if cc.Stage0Seed < 0 {
+		return nil, fmt.Errorf("config key compare.stage0_seed: %d is negative (0: one Stage 0 per seed)", cc.Stage0Seed)
+	}
+	g := &grid{cfg: cfg, opt: opt, stage0s: map[string]stage0Run{}}
+	g.total = len(cc.Tasks) * len(cc.Seeds) * len(cc.Methods)
 	if len(cc.LRSweep) > 0 {
-		g.total += len(cc.Tasks) * (len(cc.Methods)*len(cc.LRSweep) + 1)
+		g.total += len(cc.Tasks) * len(cc.Methods) * len(cc.LRSweep)
+	}
+	switch {
+	case cc.Stage0Seed > 0:
+		g.total += len(cc.Tasks)
+	case len(cc.LRSweep) > 0:
+		g.total += len(cc.Tasks) * (len(cc.Seeds) + 1)
+	default:
+		g.total += len(cc.Tasks) * len(cc.Seeds)
 	}
 	var results []RunResult
 	var sweeps []sweepResult
@@ -106,7 +127,9 @@ func Run(ctx context.Context, cfg train.Config, opt Options) ([]RunResult, error
 			if err != nil {
 				return nil, err
 			}
-			results = append(results, s0)
+			if cc.Stage0Seed == 0 || !slices.ContainsFunc(results, func(r RunResult) bool { return r.Task == tk && r.Method == stage0Method }) {
+				results = append(results, s0)
+			}
 			for _, method := range cc.Methods {
 				lr, ok := lrs[method]
 				if !ok {
@@ -146,9 +169,17 @@ func (g *grid) base(ti int, tk string, seed int) train.Config {
 	return base
 }
 
-// stage0 runs (or reuses) the Stage-0 checkpoint of (task, seed). It
-// returns its result, the checkpoint's path and whether it was reused.
+// stage0 runs (or reuses) the Stage-0 checkpoint of (task, seed), or of
+// (task, compare.stage0_seed) when that is set. It returns its result, the
+// checkpoint's path and whether it was reused.
 func (g *grid) stage0(ctx context.Context, ti int, tk string, seed int) (RunResult, string, bool, error) {
+	if s := g.cfg.Compare.Stage0Seed; s > 0 {
+		seed = s
+	}
+	key := fmt.Sprintf("%s/%d", tk, seed)
+	if r, ok := g.stage0s[key]; ok {
+		return r.res, r.ckpt, r.reused, nil
+	}
 	stage0 := g.base(ti, tk, seed)
 	// Stage 0 reads no RL, SIRL or eval key: resetting them makes its
 	// config, and so its reuse, independent of the RL settings compared.
@@ -163,8 +194,10 @@ func (g *grid) stage0(ctx context.Context, ti int, tk string, seed int) (RunResu
 		return RunResult{}, "", false, fmt.Errorf("compare %s seed %d stage 0: %w", tk, seed, err)
 	}
 	g.done++
-	r := RunResult{Task: tk, Method: stage0Method, Seed: seed, Summary: s0}
-	return r, filepath.Join(dir0, "final.safetensors"), reused0, nil
+	r := stage0Run{res: RunResult{Task: tk, Method: stage0Method, Seed: seed, Summary: s0},
+		ckpt: filepath.Join(dir0, "final.safetensors"), reused: reused0}
+	g.stage0s[key] = r
+	return r.res, r.ckpt, r.reused, nil
 }
 
 // method runs (or reuses, when its Stage 0 was reused too) one method from

@@ -134,3 +134,56 @@ func TestClearedGridYAML(t *testing.T) {
 		t.Errorf("cleared grid marshals as\n%s\nwant\n%s", y, want)
 	}
 }
+
+// TestSharedStage0: with compare.stage0_seed one Stage-0 checkpoint per
+// task (trained with that seed) starts the sweep and every reported seed;
+// no per-seed Stage 0 is trained, the report lists it once, and the
+// progress count ends at its total.
+func TestSharedStage0(t *testing.T) {
+	c := train.Defaults()
+	c.Name, c.Model.Preset = "tiny", "tiny"
+	c.Task.HeldOut, c.Task.Hard, c.Task.MaxResponseLen = 16, 8, 40
+	c.SFT.Steps, c.SFT.BatchSize, c.SFT.EvalEvery = 4, 8, 0
+	c.RL.PromptsPerStep, c.RL.NumGenerations = 4, 4
+	c.Task.TrainMin, c.Task.TrainMax, c.Task.Mod = 1, 1, 11
+	c.RL.TokenBudget, c.RL.EvalPoints = 300, 1
+	c.Compare.Tasks, c.Compare.Seeds, c.Compare.Methods = []string{"t1"}, []int{1, 2}, []string{"grpo"}
+	c.Compare.LRSweep, c.Compare.TuneSeed, c.Compare.Stage0Seed = []float64{1e-4}, 7, 42
+	dir := t.TempDir()
+	var log strings.Builder
+	opt := Options{Out: dir, Log: &log, NewEngine: func(train.Config) (backend.Backend, error) { return cpu.New(2), nil }}
+	res, err := Run(context.Background(), c, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(filepath.Join(dir, "t1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stage0s []string
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "stage0-") {
+			stage0s = append(stage0s, e.Name())
+		}
+	}
+	if len(stage0s) != 1 || stage0s[0] != "stage0-seed42" {
+		t.Errorf("Stage-0 folders %v, want [stage0-seed42]", stage0s)
+	}
+	n0 := 0
+	for _, r := range res {
+		if r.Method == stage0Method {
+			n0++
+		}
+	}
+	if n0 != 1 {
+		t.Errorf("%d Stage-0 results reported, want 1", n0)
+	}
+	// 1 Stage 0 + 1 sweep run + 2 reported runs.
+	if !strings.Contains(log.String(), "[4/4] t1 seed 2: grpo") {
+		t.Errorf("progress does not end at [4/4]:\n%s", log.String())
+	}
+	c.Compare.Stage0Seed = -1
+	if _, err := Run(context.Background(), c, opt); err == nil || !strings.Contains(err.Error(), "compare.stage0_seed") {
+		t.Errorf("negative compare.stage0_seed: error %v, want one naming the key", err)
+	}
+}

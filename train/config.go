@@ -64,6 +64,11 @@ type CompareConfig struct {
 	LRSweep []float64 `mapstructure:"lr_sweep" yaml:"lr_sweep,omitempty"`
 	// TuneSeed is the sweep's seed; it must not be a reported seed.
 	TuneSeed int `mapstructure:"tune_seed" yaml:"tune_seed,omitempty"`
+	// Stage0Seed, when > 0, trains one Stage-0 checkpoint per task with
+	// this seed and starts every reported seed and the sweep from it, as
+	// RL from one released base model does: the seeds then vary the RL run
+	// only. 0 trains one Stage 0 per (task, seed).
+	Stage0Seed int `mapstructure:"stage0_seed" yaml:"stage0_seed,omitempty"`
 }
 
 // ModelConfig picks the transformer. Zero sizes keep the preset's.
