@@ -51,6 +51,7 @@ func NewRootCmd() *cobra.Command {
 		stageCmd("rl", "RL only (from --checkpoint or --model)", []string{"rl", "eval"}),
 		stageCmd("eval", "evaluate a checkpoint or model folder", []string{"eval"}),
 		newCompareCmd(), newSampleCmd(), newTokenizeCmd(), newBenchCmd())
+	addProfileFlag(root)
 	return root
 }
 
