@@ -148,6 +148,19 @@ type SFTConfig struct {
 	// TargetRepairAccuracy additionally requires the repair mode's greedy
 	// accuracy on injected errors to reach it before stopping early.
 	TargetRepairAccuracy float64 `mapstructure:"target_repair_accuracy" yaml:"target_repair_accuracy"`
+	// ColdStartMode is where the repair examples come from (train/coldstart.go):
+	// "" or inject (error injection into reference traces), failures (the
+	// policy's own failed samples) or none (no repair examples whatever
+	// repair_pairs says). The cold-start keys are left out of YAML when
+	// unset, so the config.yaml of an existing run (and `train compare`'s
+	// reuse of it) is unchanged.
+	ColdStartMode string `mapstructure:"cold_start" yaml:"cold_start,omitempty"`
+	// ColdStartAfter is the policy-only SFT steps before failures are first
+	// sampled (0: a third of steps).
+	ColdStartAfter int `mapstructure:"cold_start_after" yaml:"cold_start_after,omitempty"`
+	// ColdStartPrompts is the training prompts sampled per refresh of the
+	// failure pool (0: batch_size).
+	ColdStartPrompts int `mapstructure:"cold_start_prompts" yaml:"cold_start_prompts,omitempty"`
 }
 
 // RLConfig is the RL stage; names follow TRL/verl where one exists.
@@ -310,6 +323,9 @@ func (c *Config) Validate() error {
 		inRange("sft.repair_ratio", c.SFT.RepairRatio, 0, 1),
 		inRange("sft.target_accuracy", c.SFT.TargetAccuracy, 0, 1),
 		inRange("sft.target_repair_accuracy", c.SFT.TargetRepairAccuracy, 0, 1),
+		oneOf("sft.cold_start", c.SFT.ColdStartMode, coldStartModes()...),
+		nonNeg("sft.cold_start_after", c.SFT.ColdStartAfter),
+		nonNeg("sft.cold_start_prompts", c.SFT.ColdStartPrompts),
 		oneOf("rl.algo", c.RL.Algo, algoNames()...),
 		nonNeg("rl.steps", c.RL.Steps),
 		positive("rl.prompts_per_step", c.RL.PromptsPerStep),
@@ -405,8 +421,16 @@ func (c *Config) Validate() error {
 	if (c.SFT.TargetAccuracy > 0 || c.SFT.TargetRepairAccuracy > 0) && c.SFT.EvalEvery == 0 {
 		checks = append(checks, fmt.Errorf("config key sft.target_accuracy: stopping at a target accuracy needs sft.eval_every > 0"))
 	}
-	if c.SFT.TargetRepairAccuracy > 0 && c.SFT.RepairPairs == 0 {
-		checks = append(checks, fmt.Errorf("config key sft.target_repair_accuracy: needs the repair cold start (sft.repair_pairs > 0)"))
+	if c.SFT.TargetRepairAccuracy > 0 && !c.SFT.repairColdStart() {
+		checks = append(checks, fmt.Errorf("config key sft.target_repair_accuracy: needs the repair cold start (sft.repair_pairs > 0, sft.cold_start not none)"))
+	}
+	if c.SFT.ColdStart() == ColdStartFailures {
+		if c.SFT.RepairPairs == 0 {
+			checks = append(checks, fmt.Errorf("config key sft.cold_start: failures needs sft.repair_pairs > 0 (the failure pool's capacity)"))
+		}
+		if c.SFT.Steps > 0 && c.SFT.coldAfter() >= c.SFT.Steps {
+			checks = append(checks, fmt.Errorf("config key sft.cold_start_after: %d leaves no step of sft.steps %d to train on failures", c.SFT.coldAfter(), c.SFT.Steps))
+		}
 	}
 	if c.Task.StepCheck != "" && c.Task.Name != "jsonl" {
 		checks = append(checks, fmt.Errorf("config key task.step_check: only the jsonl task takes a step checker (task.name is %q)", c.Task.Name))

@@ -17,6 +17,12 @@ const (
 	MetricDecoded           = "tokens/decoded"            // tokens sampled this step (RL)
 	MetricTrained           = "tokens/trained"            // response tokens with a gradient this step (RL)
 	MetricLocalised         = "sirl/localised"            // failures whose first wrong step SIRL localised
+	// The failures cold start's refresh rows (SFT): samples drawn, those
+	// that failed, failures added to the pool, and the pool's size.
+	MetricColdSampled = "cold_start/sampled"
+	MetricColdFailed  = "cold_start/failed"
+	MetricColdKept    = "cold_start/added"
+	MetricColdPool    = "cold_start/pool"
 	// MetricTimePrefix starts the names of a step's phase times (RL):
 	// time/generation, time/scoring, time/identify_correct, time/training.
 	MetricTimePrefix = "time/"
@@ -35,6 +41,8 @@ const (
 	// prefix: "sft." + KeyEvalGreedy, "rl." + KeyEvalGreedy.
 	KeyEvalGreedy         = "eval.greedy_accuracy"
 	KeySFTRepairAccuracy  = "sft.eval.repair_accuracy"
+	KeySFTColdKept        = "sft.cold_start.added" // failures added to the pool, all refreshes
+	KeySFTColdPool        = "sft.cold_start.pool"  // the failure pool's size at the last refresh
 	KeyRLDecoded          = "rl.tokens.decoded"
 	KeyRLPrefilled        = "rl.tokens.prefilled"
 	KeyRLTrained          = "rl.tokens.trained"

@@ -189,8 +189,8 @@ func (e *env) setup(ckpt, modelDir string, resume bool) error {
 
 // checkTask rejects task settings that cannot run, before anything loads.
 func (e *env) checkTask() error {
-	if e.cfg.Task.Name == "math" && e.cfg.SFT.RepairPairs > 0 && contains(e.cfg.Stages, "sft") {
-		return fmt.Errorf("config key sft.repair_pairs: task math has no error injector for the repair cold start; set it to 0")
+	if e.cfg.Task.Name == "math" && e.cfg.SFT.RepairPairs > 0 && e.cfg.SFT.ColdStart() == ColdStartInject && contains(e.cfg.Stages, "sft") {
+		return fmt.Errorf("config key sft.repair_pairs: task math has no error injector for the repair cold start; set it to 0 or sft.cold_start to failures")
 	}
 	return nil
 }

@@ -52,9 +52,17 @@ func (e *env) repairSeq(rng *rand.Rand, p task.Problem) (Seq, bool) {
 // A = 1, no ratio), optionally mixed with the repair cold start.
 func (e *env) runSFT() error {
 	c := e.cfg.SFT
-	// The repair cold start draws its N_cold problems once, up front.
+	// The injected cold start draws its N_cold problems once, up front;
+	// the failures cold start fills its pool as Stage 0 goes.
 	var coldPool []task.Problem
-	if c.RepairPairs > 0 {
+	mode := c.ColdStart()
+	fails := &failurePool{capacity: c.RepairPairs}
+	if mode == ColdStartFailures {
+		if err := e.restoreColdPool(fails); err != nil {
+			return err
+		}
+	}
+	if c.RepairPairs > 0 && mode == ColdStartInject {
 		coldRng := rand.New(rand.NewPCG(e.cfg.Seed, 0xC01D))
 		for len(coldPool) < c.RepairPairs {
 			coldPool = append(coldPool, e.splits.SampleTrain(coldRng))
@@ -63,15 +71,32 @@ func (e *env) runSFT() error {
 	var loss float64 // the last step's
 	step := func(rng *rand.Rand, opt *Optimizer) (map[string]any, error) {
 		t0 := time.Now()
+		row := map[string]any{}
+		if mode == ColdStartFailures && c.refreshDue(e.state.Step) {
+			f, err := e.refreshFailures(fails, e.state.Step)
+			if err != nil {
+				return nil, err
+			}
+			row[MetricColdSampled], row[MetricColdFailed], row[MetricColdKept] = f.sampled, f.failed, f.kept
+			row[MetricColdPool] = len(fails.pairs)
+			e.addCumulative(KeySFTColdKept, f.kept)
+			e.state.Summary[KeySFTColdPool] = len(fails.pairs)
+			e.logf("sft step %d: %d of %d samples failed, %d failures added to the cold-start pool (%d pairs)",
+				e.state.Step, int(f.failed), int(f.sampled), int(f.kept), len(fails.pairs))
+		}
 		seqs := make([]Seq, 0, c.BatchSize)
 		nRep := 0
-		if len(coldPool) > 0 {
+		if len(coldPool) > 0 || len(fails.pairs) > 0 {
 			nRep = int(float64(c.BatchSize)*c.RepairRatio + 0.5)
 		}
 		for len(seqs) < c.BatchSize-nRep {
 			seqs = append(seqs, e.sftSeq(e.splits.SampleTrain(rng)))
 		}
 		for len(seqs) < c.BatchSize {
+			if len(fails.pairs) > 0 { // every pair fits the context (refreshFailures)
+				seqs = append(seqs, e.failureSeq(fails, rng.IntN(len(fails.pairs))))
+				continue
+			}
 			if s, ok := e.repairSeq(rng, coldPool[rng.IntN(len(coldPool))]); ok {
 				seqs = append(seqs, s)
 			}
@@ -96,14 +121,15 @@ func (e *env) runSFT() error {
 		}
 		loss = f.Loss
 		dt := time.Since(t0).Seconds()
-		return map[string]any{MetricLoss: f.Loss, "grad_norm": f.GradNorm, "learning_rate": f.LR,
-			"num_tokens": f.Tokens, "tokens_per_second": float64(f.Tokens) / dt, MetricStepSeconds: dt}, nil
+		row[MetricLoss], row["grad_norm"], row["learning_rate"] = f.Loss, f.GradNorm, f.LR
+		row["num_tokens"], row["tokens_per_second"], row[MetricStepSeconds] = f.Tokens, float64(f.Tokens)/dt, dt
+		return row, nil
 	}
 	record := func(row map[string]any) (bool, error) {
 		reached := false
 		if c.EvalEvery > 0 && e.state.Step%c.EvalEvery == 0 && e.state.Step < c.Steps {
 			var err error
-			if reached, err = e.sftEval(row, len(coldPool) > 0, loss); err != nil {
+			if reached, err = e.sftEval(row, c.repairColdStart(), loss); err != nil {
 				return false, err
 			}
 		}
@@ -113,9 +139,11 @@ func (e *env) runSFT() error {
 		}
 		return reached, nil
 	}
-	if _, err := e.runStage(stage{name: "sft", label: "sft", steps: c.Steps, optim: c.Optim, step: step, record: record}); err != nil {
+	save := func() error { return e.saveColdPool(fails) }
+	if _, err := e.runStage(stage{name: "sft", label: "sft", steps: c.Steps, optim: c.Optim, step: step, record: record, save: save}); err != nil {
 		return err
 	}
+	delete(e.state.Extra, extraColdPool) // Stage 0's alone
 	return e.stageEval("sft")
 }
 
@@ -238,7 +266,7 @@ func (e *env) stageEval(stage string) error {
 	if stage == "sft" {
 		e.state.Summary[KeySFTStepsRun] = e.state.Step
 	}
-	if stage == "sft" && e.cfg.SFT.RepairPairs > 0 {
+	if stage == "sft" && e.cfg.SFT.repairColdStart() {
 		acc, n, err := e.evaluateRepair(e.splits.HeldOut)
 		if err != nil {
 			return err
