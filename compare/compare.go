@@ -13,10 +13,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/sirl-dev/sirl/backend"
+	"github.com/sirl-dev/sirl/internal/atomicfile"
 	"github.com/sirl-dev/sirl/train"
 )
 
@@ -189,7 +191,7 @@ func (g *grid) stage0(ctx context.Context, ti int, tk string, seed int) (RunResu
 	stage0.Name = fmt.Sprintf("%s-stage0-seed%d", tk, seed)
 	dir0 := filepath.Join(g.opt.Out, tk, fmt.Sprintf("stage0-seed%d", seed))
 	fmt.Fprintf(g.opt.Log, "[%d/%d] %s seed %d: Stage 0 (SFT + repair cold start)\n", g.done+1, g.total, tk, seed)
-	s0, reused0, err := runOne(ctx, stage0, dir0, "", g.opt, true)
+	s0, reused0, err := runOne(ctx, stage0, dir0, "", "", g.opt, true)
 	if err != nil {
 		return RunResult{}, "", false, fmt.Errorf("compare %s seed %d stage 0: %w", tk, seed, err)
 	}
@@ -213,7 +215,8 @@ func (g *grid) method(ctx context.Context, ti int, tk string, seed int, method s
 	mc.RL.Steps = 1 << 30 // the token budget ends the run
 	mc.Name = fmt.Sprintf("%s-%s-seed%d", tk, method, seed)
 	fmt.Fprintf(g.opt.Log, "[%d/%d] %s seed %d: %s (lr %g)\n", g.done+1, g.total, tk, seed, method, lr)
-	sum, _, err := runOne(ctx, mc, dir, ckpt, g.opt, reuse)
+	start, _ := s0.Summary[train.KeyParamsSHA256].(string)
+	sum, _, err := runOne(ctx, mc, dir, ckpt, start, g.opt, reuse)
 	if err != nil {
 		return RunResult{}, fmt.Errorf("compare %s seed %d %s: %w", tk, seed, method, err)
 	}
@@ -234,18 +237,21 @@ func (g *grid) method(ctx context.Context, ti int, tk string, seed int, method s
 		Steps: rl.steps, StepSeconds: rl.stepSeconds, TooLong: rl.tooLong}, nil
 }
 
-// runOne runs one stage sequence of a comparison into dir. With reuse, a
-// finished run already there (summary.json written) whose config.yaml is
-// this run's config byte for byte is read back instead of rerun, so an
-// interrupted comparison resumes and one extended with new methods runs
-// only those; an unfinished one with a checkpoint is resumed (see
-// interruptedRun). It reports whether the run was reused.
-func runOne(ctx context.Context, cfg train.Config, dir, ckpt string, opt Options, reuse bool) (train.Summary, bool, error) {
+// runOne runs one stage sequence of a comparison into dir, from the
+// checkpoint ckpt whose parameters hash to start ("" for none). With reuse,
+// a finished run already there (summary.json written) whose config.yaml is
+// this run's config byte for byte and whose start matches (sameStart) is
+// read back instead of rerun, so an interrupted comparison resumes and one
+// extended with new methods runs only those; an unfinished one with a
+// checkpoint is resumed (see interruptedRun). It reports whether the run
+// was reused.
+func runOne(ctx context.Context, cfg train.Config, dir, ckpt, start string, opt Options, reuse bool) (train.Summary, bool, error) {
 	cfg.Compare = train.CompareConfig{} // the grid is not part of one run's config
 	y, err := yaml.Marshal(cfg)
 	if err != nil {
 		return nil, false, err
 	}
+	reuse = reuse && sameStart(dir, start)
 	if reuse {
 		if sum, ok := finishedRun(dir, y); ok {
 			fmt.Fprintf(opt.Log, "    reusing the finished run in %s\n", dir)
@@ -262,6 +268,9 @@ func runOne(ctx context.Context, cfg train.Config, dir, ckpt string, opt Options
 		// A stale checkpoint of another config must not be resumed later.
 		return nil, false, fmt.Errorf("run folder %s: %w", dir, err)
 	}
+	if err := writeStart(dir, start); err != nil {
+		return nil, false, err
+	}
 	be, err := opt.NewEngine(cfg)
 	if err != nil {
 		return nil, false, err
@@ -270,6 +279,39 @@ func runOne(ctx context.Context, cfg train.Config, dir, ckpt string, opt Options
 	defer be.Close()
 	sum, err := train.Run(ctx, be, cfg, train.Options{Out: dir, Checkpoint: ckpt, Log: io.Discard, ConfigYAML: y, Resume: resume})
 	return sum, false, err
+}
+
+// startFile holds, in a run folder, the params_sha256 of the checkpoint the
+// run started from: two runs of one config from different Stage-0
+// checkpoints (another compare.stage0_seed) are different runs.
+const startFile = "start_params_sha256"
+
+// sameStart reports whether dir's run started from the checkpoint whose
+// parameters hash to start. A folder without the file (runs made before it
+// existed) or a run from no checkpoint (start "") matches.
+func sameStart(dir, start string) bool {
+	if start == "" {
+		return true
+	}
+	b, err := os.ReadFile(filepath.Join(dir, startFile))
+	if os.IsNotExist(err) {
+		return true
+	}
+	return err == nil && strings.TrimSpace(string(b)) == start
+}
+
+// writeStart records start in dir (nothing for "").
+func writeStart(dir, start string) error {
+	if start == "" {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("run folder %s: %w", dir, err)
+	}
+	if err := atomicfile.Write(filepath.Join(dir, startFile), []byte(start+"\n")); err != nil {
+		return fmt.Errorf("run folder %s: %w", dir, err)
+	}
+	return nil
 }
 
 // interruptedRun reports whether dir holds an unfinished run of exactly

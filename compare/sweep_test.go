@@ -182,6 +182,25 @@ func TestSharedStage0(t *testing.T) {
 	if !strings.Contains(log.String(), "[4/4] t1 seed 2: grpo") {
 		t.Errorf("progress does not end at [4/4]:\n%s", log.String())
 	}
+	// Another Stage 0, then back: the method runs' configs are the same,
+	// but they started from the other checkpoint, so none is reused.
+	for _, s0 := range []int{43, 42} {
+		c.Compare.Stage0Seed = s0
+		log.Reset()
+		if _, err := Run(context.Background(), c, opt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := strings.Count(log.String(), "reusing"); n != 1 {
+		t.Errorf("back on Stage 0 seed 42: reused %d runs, want 1 (its Stage 0 only):\n%s", n, log.String())
+	}
+	log.Reset()
+	if _, err := Run(context.Background(), c, opt); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(log.String(), "reusing"); n != 4 {
+		t.Errorf("unchanged comparison: reused %d runs, want 4:\n%s", n, log.String())
+	}
 	c.Compare.Stage0Seed = -1
 	if _, err := Run(context.Background(), c, opt); err == nil || !strings.Contains(err.Error(), "compare.stage0_seed") {
 		t.Errorf("negative compare.stage0_seed: error %v, want one naming the key", err)
