@@ -63,20 +63,28 @@ func TestWriteCompareReport(t *testing.T) {
 	}
 }
 
+// tinyGrid is a comparison small enough for a test: the tiny model on
+// one-operation T1 mod 11, GRPO on seed 1, budget sampled tokens per run.
+func tinyGrid(budget int64) train.Config {
+	c := train.Defaults()
+	c.Name, c.Model.Preset = "tiny", "tiny"
+	c.Task.HeldOut, c.Task.Hard, c.Task.MaxResponseLen = 16, 8, 40
+	c.Task.TrainMin, c.Task.TrainMax, c.Task.Mod = 1, 1, 11
+	c.SFT.Steps, c.SFT.BatchSize, c.SFT.EvalEvery = 6, 8, 0
+	c.SFT.RepairPairs = 20
+	c.RL.PromptsPerStep, c.RL.NumGenerations = 4, 4
+	c.RL.Optim.LR = 1e-3
+	c.RL.TokenBudget, c.RL.EvalPoints = budget, 2
+	c.Compare.Tasks, c.Compare.Seeds, c.Compare.Methods = []string{"t1"}, []int{1}, []string{"grpo"}
+	return c
+}
+
 // TestCompareReusesFinishedRuns: a second `train compare` into the same
 // folder reuses every finished run whose config is unchanged, and a method
 // added to the grid is the only run that executes.
 func TestCompareReusesFinishedRuns(t *testing.T) {
-	c := train.Defaults()
-	c.Name, c.Model.Preset = "tiny", "tiny"
-	c.Task.HeldOut, c.Task.Hard, c.Task.MaxResponseLen = 16, 8, 40
-	c.SFT.Steps, c.SFT.BatchSize, c.SFT.EvalEvery = 6, 8, 0
-	c.RL.Steps, c.RL.PromptsPerStep, c.RL.NumGenerations = 3, 4, 4
-	c.RL.Optim.LR = 1e-3
-	c.Task.TrainMin, c.Task.TrainMax, c.Task.Mod = 1, 1, 11
-	c.SFT.RepairPairs = 20
-	c.RL.TokenBudget, c.RL.EvalPoints = 600, 2
-	c.Compare.Tasks, c.Compare.Seeds, c.Compare.Methods = []string{"t1"}, []int{1}, []string{"grpo"}
+	c := tinyGrid(600)
+	c.RL.Steps = 3
 	dir := t.TempDir()
 	var log strings.Builder
 	opt := Options{Out: dir, Log: &log, NewEngine: func(train.Config) (backend.Backend, error) { return cpu.New(2), nil }}
@@ -129,16 +137,7 @@ func TestCompareReusesFinishedRuns(t *testing.T) {
 // the next comparison, not rerun, and ends with the curve of an
 // uninterrupted run.
 func TestCompareResumesInterruptedRun(t *testing.T) {
-	c := train.Defaults()
-	c.Name, c.Model.Preset = "tiny", "tiny"
-	c.Task.HeldOut, c.Task.Hard, c.Task.MaxResponseLen = 16, 8, 40
-	c.SFT.Steps, c.SFT.BatchSize, c.SFT.EvalEvery = 6, 8, 0
-	c.RL.PromptsPerStep, c.RL.NumGenerations = 4, 4
-	c.RL.Optim.LR = 1e-3
-	c.Task.TrainMin, c.Task.TrainMax, c.Task.Mod = 1, 1, 11
-	c.SFT.RepairPairs = 20
-	c.RL.TokenBudget, c.RL.EvalPoints = 500, 2
-	c.Compare.Tasks, c.Compare.Seeds, c.Compare.Methods = []string{"t1"}, []int{1}, []string{"grpo"}
+	c := tinyGrid(500)
 	engine := func(train.Config) (backend.Backend, error) { return cpu.New(2), nil }
 
 	want, err := Run(context.Background(), c, Options{Out: t.TempDir(), Log: io.Discard, NewEngine: engine})

@@ -52,15 +52,7 @@ func TestCheckSweep(t *testing.T) {
 // each rate on the tuning seed, the reported seed runs at the chosen rate,
 // compare.md carries the sweep table, and a second comparison reuses all.
 func TestSweepPicksRateOnTuneSeed(t *testing.T) {
-	c := train.Defaults()
-	c.Name, c.Model.Preset = "tiny", "tiny"
-	c.Task.HeldOut, c.Task.Hard, c.Task.MaxResponseLen = 16, 8, 40
-	c.SFT.Steps, c.SFT.BatchSize, c.SFT.EvalEvery = 6, 8, 0
-	c.RL.PromptsPerStep, c.RL.NumGenerations = 4, 4
-	c.Task.TrainMin, c.Task.TrainMax, c.Task.Mod = 1, 1, 11
-	c.SFT.RepairPairs = 20
-	c.RL.TokenBudget, c.RL.EvalPoints = 400, 2
-	c.Compare.Tasks, c.Compare.Seeds, c.Compare.Methods = []string{"t1"}, []int{1}, []string{"grpo"}
+	c := tinyGrid(400)
 	c.Compare.LRSweep, c.Compare.TuneSeed = []float64{1e-9, 3e-3}, 7
 	dir := t.TempDir()
 	var log strings.Builder
@@ -140,14 +132,8 @@ func TestClearedGridYAML(t *testing.T) {
 // no per-seed Stage 0 is trained, the report lists it once, and the
 // progress count ends at its total.
 func TestSharedStage0(t *testing.T) {
-	c := train.Defaults()
-	c.Name, c.Model.Preset = "tiny", "tiny"
-	c.Task.HeldOut, c.Task.Hard, c.Task.MaxResponseLen = 16, 8, 40
-	c.SFT.Steps, c.SFT.BatchSize, c.SFT.EvalEvery = 4, 8, 0
-	c.RL.PromptsPerStep, c.RL.NumGenerations = 4, 4
-	c.Task.TrainMin, c.Task.TrainMax, c.Task.Mod = 1, 1, 11
-	c.RL.TokenBudget, c.RL.EvalPoints = 300, 1
-	c.Compare.Tasks, c.Compare.Seeds, c.Compare.Methods = []string{"t1"}, []int{1, 2}, []string{"grpo"}
+	c := tinyGrid(300)
+	c.RL.EvalPoints, c.Compare.Seeds = 1, []int{1, 2}
 	c.Compare.LRSweep, c.Compare.TuneSeed, c.Compare.Stage0Seed = []float64{1e-4}, 7, 42
 	dir := t.TempDir()
 	var log strings.Builder
