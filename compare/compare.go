@@ -129,8 +129,8 @@ func Run(ctx context.Context, cfg train.Config, opt Options) ([]RunResult, error
 			if err != nil {
 				return nil, err
 			}
-			if cc.Stage0Seed == 0 || !slices.ContainsFunc(results, func(r RunResult) bool { return r.Task == tk && r.Method == stage0Method }) {
-				results = append(results, s0)
+			if !slices.ContainsFunc(results, func(r RunResult) bool { return r.Method == stage0Method && r.Task == tk && r.Seed == s0.Seed }) {
+				results = append(results, s0) // once, when seeds share it
 			}
 			for _, method := range cc.Methods {
 				lr, ok := lrs[method]

@@ -93,12 +93,8 @@ func TestSweepPicksRateOnTuneSeed(t *testing.T) {
 	if !strings.Contains(string(md), "Learning-rate sweep on the tuning seed 7") || !strings.Contains(string(md), "| grpo | ") {
 		t.Errorf("compare.md lacks the sweep table:\n%s", md)
 	}
-	log.Reset()
-	if _, err := Run(context.Background(), c, opt); err != nil {
-		t.Fatal(err)
-	}
 	// Stage 0 of both seeds, two sweep runs and the reported run.
-	if n := strings.Count(log.String(), "reusing"); n != 5 {
+	if n := reusedRuns(t, c, opt, &log); n != 5 {
 		t.Errorf("second comparison reused %d runs, want 5:\n%s", n, log.String())
 	}
 	// No reported seed: the sweep alone, all of it reused.
@@ -170,25 +166,28 @@ func TestSharedStage0(t *testing.T) {
 	}
 	// Another Stage 0, then back: the method runs' configs are the same,
 	// but they started from the other checkpoint, so none is reused.
-	for _, s0 := range []int{43, 42} {
-		c.Compare.Stage0Seed = s0
-		log.Reset()
-		if _, err := Run(context.Background(), c, opt); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if n := strings.Count(log.String(), "reusing"); n != 1 {
+	c.Compare.Stage0Seed = 43
+	reusedRuns(t, c, opt, &log)
+	c.Compare.Stage0Seed = 42
+	if n := reusedRuns(t, c, opt, &log); n != 1 {
 		t.Errorf("back on Stage 0 seed 42: reused %d runs, want 1 (its Stage 0 only):\n%s", n, log.String())
 	}
-	log.Reset()
-	if _, err := Run(context.Background(), c, opt); err != nil {
-		t.Fatal(err)
-	}
-	if n := strings.Count(log.String(), "reusing"); n != 4 {
+	if n := reusedRuns(t, c, opt, &log); n != 4 {
 		t.Errorf("unchanged comparison: reused %d runs, want 4:\n%s", n, log.String())
 	}
 	c.Compare.Stage0Seed = -1
 	if _, err := Run(context.Background(), c, opt); err == nil || !strings.Contains(err.Error(), "compare.stage0_seed") {
 		t.Errorf("negative compare.stage0_seed: error %v, want one naming the key", err)
 	}
+}
+
+// reusedRuns runs the comparison c again into opt.Out (its log in log,
+// reset first) and counts the finished runs it reused.
+func reusedRuns(t *testing.T, c train.Config, opt Options, log *strings.Builder) int {
+	t.Helper()
+	log.Reset()
+	if _, err := Run(context.Background(), c, opt); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Count(log.String(), "reusing")
 }
