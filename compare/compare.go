@@ -66,6 +66,9 @@ type grid struct {
 	done, total int
 	// stage0s holds the Stage-0 checkpoints run so far, by task and seed.
 	stage0s map[string]stage0Run
+	// starts holds Stage 0's held-out accuracy on a seed's own split, by
+	// task and seed (see startAccuracy).
+	starts map[string]float64
 }
 
 // stage0Run is one Stage-0 checkpoint of the grid.
@@ -97,14 +100,14 @@ func Run(ctx context.Context, cfg train.Config, opt Options) ([]RunResult, error
 	if cc.Stage0Seed < 0 {
 		return nil, fmt.Errorf("config key compare.stage0_seed: %d is negative (0: one Stage 0 per seed)", cc.Stage0Seed)
 	}
-	g := &grid{cfg: cfg, opt: opt, stage0s: map[string]stage0Run{}}
+	g := &grid{cfg: cfg, opt: opt, stage0s: map[string]stage0Run{}, starts: map[string]float64{}}
 	g.total = len(cc.Tasks) * len(cc.Seeds) * len(cc.Methods)
 	if len(cc.LRSweep) > 0 {
 		g.total += len(cc.Tasks) * len(cc.Methods) * len(cc.LRSweep)
 	}
 	switch {
 	case cc.Stage0Seed > 0:
-		g.total += len(cc.Tasks)
+		g.total += len(cc.Tasks) * (1 + len(otherSeeds(cc)))
 	case len(cc.LRSweep) > 0:
 		g.total += len(cc.Tasks) * (len(cc.Seeds) + 1)
 	default:
@@ -132,13 +135,17 @@ func Run(ctx context.Context, cfg train.Config, opt Options) ([]RunResult, error
 			if !slices.ContainsFunc(results, func(r RunResult) bool { return r.Method == stage0Method && r.Task == tk && r.Seed == s0.Seed }) {
 				results = append(results, s0) // once, when seeds share it
 			}
+			acc0, err := g.startAccuracy(ctx, ti, tk, seed, s0, ckpt, reused0)
+			if err != nil {
+				return nil, err
+			}
 			for _, method := range cc.Methods {
 				lr, ok := lrs[method]
 				if !ok {
 					lr = cfg.RL.Optim.LR
 				}
 				dir := filepath.Join(opt.Out, tk, fmt.Sprintf("%s-seed%d", method, seed))
-				r, err := g.method(ctx, ti, tk, seed, method, lr, s0, ckpt, dir, reused0)
+				r, err := g.method(ctx, ti, tk, seed, method, lr, s0, acc0, ckpt, dir, reused0)
 				if err != nil {
 					return nil, err
 				}
@@ -202,10 +209,58 @@ func (g *grid) stage0(ctx context.Context, ti int, tk string, seed int) (RunResu
 	return r.res, r.ckpt, r.reused, nil
 }
 
+// otherSeeds lists the seeds, reported or tuning, that run RL from the
+// shared Stage 0 of compare.stage0_seed without being that seed.
+func otherSeeds(cc train.CompareConfig) []int {
+	seeds := slices.Clone(cc.Seeds)
+	if len(cc.LRSweep) > 0 && !slices.Contains(seeds, cc.TuneSeed) {
+		seeds = append(seeds, cc.TuneSeed)
+	}
+	return slices.DeleteFunc(seeds, func(s int) bool { return s == cc.Stage0Seed })
+}
+
+// startAccuracy is Stage 0's held-out greedy accuracy on the held-out split
+// of seed, the 0-token point of that seed's curves. The split follows a
+// run's seed, and Stage 0 was evaluated during SFT on its own seed's split:
+// a Stage 0 shared by other seeds (compare.stage0_seed) is evaluated once
+// more on each of their splits (an eval-only run beside it), so that a
+// curve and its gain over Stage 0 are measured on one set of problems.
+func (g *grid) startAccuracy(ctx context.Context, ti int, tk string, seed int, s0 RunResult, ckpt string, reuse bool) (float64, error) {
+	if seed == s0.Seed {
+		acc, _ := s0.Summary.Float("sft." + train.KeyEvalGreedy)
+		return acc, nil
+	}
+	key := fmt.Sprintf("%s/%d", tk, seed)
+	if acc, ok := g.starts[key]; ok {
+		return acc, nil
+	}
+	ev := g.base(ti, tk, seed)
+	d := train.Defaults()
+	ev.RL, ev.SIRL, ev.Eval = d.RL, d.SIRL, d.Eval
+	ev.Eval.Samples, ev.Eval.Hard = 0, false
+	ev.Stages = []string{"eval"}
+	ev.Name = fmt.Sprintf("%s-stage0-seed%d-heldout-seed%d", tk, s0.Seed, seed)
+	dir := filepath.Join(g.opt.Out, tk, fmt.Sprintf("stage0-seed%d-heldout-seed%d", s0.Seed, seed))
+	fmt.Fprintf(g.opt.Log, "[%d/%d] %s seed %d: Stage 0 (seed %d) on this seed's held-out split\n", g.done+1, g.total, tk, seed, s0.Seed)
+	start, _ := s0.Summary[train.KeyParamsSHA256].(string)
+	sum, _, err := runOne(ctx, ev, dir, ckpt, start, g.opt, reuse)
+	if err != nil {
+		return 0, fmt.Errorf("compare %s seed %d: Stage 0 on its held-out split: %w", tk, seed, err)
+	}
+	g.done++
+	acc, ok := sum.Float(train.KeyEvalGreedy)
+	if !ok {
+		return 0, fmt.Errorf("compare %s seed %d: %s has no %s", tk, seed, dir, train.KeyEvalGreedy)
+	}
+	g.starts[key] = acc
+	return acc, nil
+}
+
 // method runs (or reuses, when its Stage 0 was reused too) one method from
-// the Stage-0 checkpoint ckpt at RL learning rate lr into dir.
+// the Stage-0 checkpoint ckpt at RL learning rate lr into dir; acc0 is
+// Stage 0's accuracy on the seed's held-out split (startAccuracy).
 func (g *grid) method(ctx context.Context, ti int, tk string, seed int, method string, lr float64,
-	s0 RunResult, ckpt, dir string, reuse bool) (RunResult, error) {
+	s0 RunResult, acc0 float64, ckpt, dir string, reuse bool) (RunResult, error) {
 	mc := g.base(ti, tk, seed)
 	if err := train.ApplyMethod(&mc, method); err != nil {
 		return RunResult{}, fmt.Errorf("config key compare.methods: %w", err)
@@ -225,8 +280,7 @@ func (g *grid) method(ctx context.Context, ti int, tk string, seed int, method s
 	if err != nil {
 		return RunResult{}, err
 	}
-	startAcc, _ := s0.Summary.Float("sft." + train.KeyEvalGreedy)
-	curve := append([]CurvePoint{{Tokens: 0, Accuracy: startAcc}}, rl.curve...)
+	curve := append([]CurvePoint{{Tokens: 0, Accuracy: acc0}}, rl.curve...)
 	if acc, ok := sum.Float("rl." + train.KeyEvalGreedy); ok {
 		tok, _ := sum.Float(train.KeyRLDecoded)
 		if last := curve[len(curve)-1]; last.Tokens < tok {

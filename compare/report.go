@@ -135,14 +135,18 @@ func pairedTable(tk string, methods []string, runs []RunResult, budget float64, 
 
 func pmSigned(v [2]float64) string { return fmt.Sprintf("%+.3f ± %.3f", v[0], v[1]) }
 
-// stage0Line lists each seed's Stage-0 checkpoint: SFT steps run, held-out
-// greedy accuracy, and the repair mode's accuracy on injected errors.
+// stage0Line lists each Stage-0 checkpoint (SFT steps run, held-out
+// greedy accuracy, and the repair mode's accuracy on injected errors) and,
+// where runs of other seeds start from it, its accuracy on their held-out
+// splits: the 0-token point of their curves.
 func stage0Line(tk string, runs []RunResult) string {
 	var parts []string
+	s0seeds := map[int]bool{}
 	for _, r := range runs {
 		if r.Task != tk || r.Method != stage0Method {
 			continue
 		}
+		s0seeds[r.Seed] = true
 		p := fmt.Sprintf("seed %d: %v SFT steps, policy %.3f", r.Seed, r.Summary[train.KeySFTStepsRun], r.Summary["sft."+train.KeyEvalGreedy])
 		if v, ok := r.Summary[train.KeySFTRepairAccuracy].(float64); ok {
 			p += fmt.Sprintf(", repair %.3f", v)
@@ -152,7 +156,29 @@ func stage0Line(tk string, runs []RunResult) string {
 	if len(parts) == 0 {
 		return ""
 	}
-	return "Stage 0 (held-out greedy accuracy of the policy; of the repair mode on injected errors): " + strings.Join(parts, "; ") + ".\n\n"
+	line := "Stage 0 (held-out greedy accuracy of the policy; of the repair mode on injected errors): " + strings.Join(parts, "; ") + "."
+	starts := map[int]float64{}
+	for _, r := range runs {
+		if r.Task == tk && r.Method != stage0Method && len(r.Curve) > 0 && !s0seeds[r.Seed] {
+			starts[r.Seed] = r.Curve[0].Accuracy
+		}
+	}
+	if len(starts) > 0 {
+		var sp []string
+		for _, seed := range slices.Sorted(maps.Keys(starts)) {
+			sp = append(sp, fmt.Sprintf("seed %d %.3f", seed, starts[seed]))
+		}
+		line += " On the held-out split of each seed that starts from it (the split follows the seed; these are the 0-token points of the curves and the base of the gains): " + strings.Join(sp, ", ") + "."
+	}
+	return line + "\n\n"
+}
+
+// startNote says which Stage-0 checkpoint the methods start from.
+func startNote(stage0Seed int) string {
+	if stage0Seed > 0 {
+		return fmt.Sprintf("Every method on every seed starts from one Stage-0 checkpoint per task (trained with seed %d, compare.stage0_seed); the seeds vary the RL run and the held-out split.", stage0Seed)
+	}
+	return "Every method starts from the same Stage-0 checkpoint per seed."
 }
 
 func pm(v [2]float64) string { return fmt.Sprintf("%.3f ± %.3f", v[0], v[1]) }
@@ -162,7 +188,7 @@ func writeReport(out string, cfg train.Config, runs []RunResult, sweeps []sweepR
 	budget := float64(cfg.RL.TokenBudget)
 	var md strings.Builder
 	js := map[string]any{"token_budget": budget, "seeds": cfg.Compare.Seeds, "device": "", "tasks": map[string]any{}}
-	fmt.Fprintf(&md, "# Comparison at equal sampled tokens\n\nBudget: %.0f sampled (decoded) tokens per run; seeds %v; mean ± 95 %% CI (t) over seeds. Accuracy is held-out greedy accuracy, interpolated at 25/50/100 %% of the budget; AUC is over the budget fraction [0, 1]. Every method starts from the same Stage-0 checkpoint per seed.\n\n", budget, cfg.Compare.Seeds)
+	fmt.Fprintf(&md, "# Comparison at equal sampled tokens\n\nBudget: %.0f sampled (decoded) tokens per run; seeds %v; mean ± 95 %% CI (t) over seeds. Accuracy is held-out greedy accuracy, interpolated at 25/50/100 %% of the budget; AUC is over the budget fraction [0, 1]. %s\n\n", budget, cfg.Compare.Seeds, startNote(cfg.Compare.Stage0Seed))
 	for _, r := range runs {
 		if d, ok := r.Summary[train.KeyDevice].(string); ok {
 			js["device"] = d

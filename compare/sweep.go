@@ -62,13 +62,16 @@ func (g *grid) sweep(ctx context.Context, ti int, tk string) ([]sweepResult, err
 		return nil, err
 	}
 	budget := float64(g.cfg.RL.TokenBudget)
-	start, _ := s0.Summary.Float("sft." + train.KeyEvalGreedy)
+	start, err := g.startAccuracy(ctx, ti, tk, cc.TuneSeed, s0, ckpt, reused0)
+	if err != nil {
+		return nil, err
+	}
 	var out []sweepResult
 	for _, method := range cc.Methods {
 		sr := sweepResult{Task: tk, Method: method, TuneSeed: cc.TuneSeed, Stage0: start}
 		for _, lr := range cc.LRSweep {
 			dir := filepath.Join(g.opt.Out, tk, lrDir(method, lr, cc.TuneSeed))
-			r, err := g.method(ctx, ti, tk, cc.TuneSeed, method, lr, s0, ckpt, dir, reused0)
+			r, err := g.method(ctx, ti, tk, cc.TuneSeed, method, lr, s0, start, ckpt, dir, reused0)
 			if err != nil {
 				return nil, fmt.Errorf("compare.lr_sweep: %w", err)
 			}

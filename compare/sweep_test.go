@@ -2,6 +2,8 @@ package compare
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -144,7 +146,7 @@ func TestSharedStage0(t *testing.T) {
 	}
 	var stage0s []string
 	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), "stage0-") {
+		if strings.HasPrefix(e.Name(), "stage0-") && !strings.Contains(e.Name(), "-heldout-") {
 			stage0s = append(stage0s, e.Name())
 		}
 	}
@@ -160,24 +162,57 @@ func TestSharedStage0(t *testing.T) {
 	if n0 != 1 {
 		t.Errorf("%d Stage-0 results reported, want 1", n0)
 	}
-	// 1 Stage 0 + 1 sweep run + 2 reported runs.
-	if !strings.Contains(log.String(), "[4/4] t1 seed 2: grpo") {
-		t.Errorf("progress does not end at [4/4]:\n%s", log.String())
+	// 1 Stage 0 + its evaluation on the held-out splits of seeds 7, 1 and
+	// 2 + 1 sweep run + 2 reported runs.
+	if !strings.Contains(log.String(), "[7/7] t1 seed 2: grpo") {
+		t.Errorf("progress does not end at [7/7]:\n%s", log.String())
 	}
+	checkStarts(t, dir, res)
 	// Another Stage 0, then back: the method runs' configs are the same,
 	// but they started from the other checkpoint, so none is reused.
 	c.Compare.Stage0Seed = 43
 	reusedRuns(t, c, opt, &log)
 	c.Compare.Stage0Seed = 42
-	if n := reusedRuns(t, c, opt, &log); n != 1 {
-		t.Errorf("back on Stage 0 seed 42: reused %d runs, want 1 (its Stage 0 only):\n%s", n, log.String())
-	}
 	if n := reusedRuns(t, c, opt, &log); n != 4 {
-		t.Errorf("unchanged comparison: reused %d runs, want 4:\n%s", n, log.String())
+		t.Errorf("back on Stage 0 seed 42: reused %d runs, want 4 (its Stage 0 and its 3 evaluations):\n%s", n, log.String())
+	}
+	if n := reusedRuns(t, c, opt, &log); n != 7 {
+		t.Errorf("unchanged comparison: reused %d runs, want 7:\n%s", n, log.String())
 	}
 	c.Compare.Stage0Seed = -1
 	if _, err := Run(context.Background(), c, opt); err == nil || !strings.Contains(err.Error(), "compare.stage0_seed") {
 		t.Errorf("negative compare.stage0_seed: error %v, want one naming the key", err)
+	}
+}
+
+// checkStarts checks that every method run's 0-token point is the shared
+// Stage 0 evaluated on that run's own seed (whose held-out split differs),
+// by the eval-only run beside the Stage 0.
+func checkStarts(t *testing.T, dir string, res []RunResult) {
+	t.Helper()
+	for _, r := range res {
+		if r.Method == stage0Method {
+			continue
+		}
+		ev := filepath.Join(dir, "t1", fmt.Sprintf("stage0-seed42-heldout-seed%d", r.Seed))
+		y, err := os.ReadFile(filepath.Join(ev, "config.yaml"))
+		if err != nil {
+			t.Fatalf("seed %d: no evaluation of Stage 0 on its split: %v", r.Seed, err)
+		}
+		if want := fmt.Sprintf("\nseed: %d\n", r.Seed); !strings.Contains("\n"+string(y), want) {
+			t.Errorf("%s evaluates another seed's split:\n%s", ev, y)
+		}
+		b, err := os.ReadFile(filepath.Join(ev, "summary.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sum train.Summary
+		if err := json.Unmarshal(b, &sum); err != nil {
+			t.Fatal(err)
+		}
+		if acc, ok := sum.Float(train.KeyEvalGreedy); !ok || r.Curve[0].Accuracy != acc {
+			t.Errorf("seed %d %s: 0-token accuracy %v, want Stage 0 on its split %v (%v)", r.Seed, r.Method, r.Curve[0].Accuracy, acc, ok)
+		}
 	}
 }
 
