@@ -36,6 +36,8 @@ func TestConfigErrors(t *testing.T) {
 		{"target without evals", "sft:\n  eval_every: 0\n  target_accuracy: 0.5\n", []string{"c.yaml", "sft.target_accuracy", "eval_every"}},
 		{"repair target without cold start", "sft:\n  target_repair_accuracy: 0.8\n", []string{"sft.target_repair_accuracy", "repair_pairs"}},
 		{"per-task list length", "compare:\n  tasks: [t1, t2]\n  train_max: [4]\n", []string{"compare.train_max", "1 entries for 2 tasks"}},
+		{"bad step check", "task:\n  name: jsonl\n  step_check: arith,shape\n", []string{"c.yaml", "config key task.step_check", `"shape"`}},
+		{"repeated step check", "task:\n  name: jsonl\n  step_check: form,form\n", []string{"c.yaml", "config key task.step_check", "twice"}},
 		{"per-task ratio range", "compare:\n  tasks: [t1]\n  repair_ratio: [1.5]\n", []string{"compare.repair_ratio", "out of range"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

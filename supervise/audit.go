@@ -8,6 +8,7 @@ const (
 	RuleForeignSymbols = "foreign_symbols"
 	RuleBrokenCopy     = "broken_copy"
 	RuleStepCheck      = "step_check"
+	RuleForm           = "form"
 )
 
 // AuditInput is everything the deterministic audit h of METHOD.md §3.6.1
@@ -39,6 +40,10 @@ type AuditInput struct {
 	// CheckSteps is a step checker the user declared for the task (rule
 	// "step_check"): every step of the repair holds. Nil disables the rule.
 	CheckSteps func(repaired string) bool
+	// SameForm reports whether the repair has its anchor's form (rule
+	// "form", a task option for data with one form per problem). Nil
+	// disables the rule.
+	SameForm func(repaired string) bool
 }
 
 // AuditConfig holds the audit thresholds.
@@ -65,7 +70,9 @@ func DefaultAuditConfig() AuditConfig { return AuditConfig{DeltaMax: 0.9} }
 //	broken_copy      (only when KeepsCopies is set) the edit keeps what the
 //	                 failure copied verbatim from the prompt;
 //	step_check       (only when CheckSteps is set) every step holds by the
-//	                 user's step checker.
+//	                 user's step checker;
+//	form             (only when SameForm is set) the repair has its
+//	                 anchor's form.
 //
 // It uses no process labels; the "off" and "oracle" audit ablations are the
 // caller's business.
@@ -90,6 +97,9 @@ func Audit(in AuditInput, cfg AuditConfig) (ok bool, rule string) {
 	}
 	if in.CheckSteps != nil && !in.CheckSteps(in.Repaired) {
 		return false, RuleStepCheck
+	}
+	if in.SameForm != nil && !in.SameForm(in.Repaired) {
+		return false, RuleForm
 	}
 	return true, ""
 }

@@ -68,23 +68,27 @@ func TestAudit(t *testing.T) {
 	}
 }
 
-// TestAuditOptionalRules: the task options broken_copy and step_check
-// reject what they name and nothing when unset.
+// TestAuditOptionalRules: the task options broken_copy, step_check and
+// form reject what they name and nothing when unset.
 func TestAuditOptionalRules(t *testing.T) {
 	keeps := func(y, r string) bool { return !strings.Contains(y, "+1") || strings.Contains(r, "+1") }
 	holds := func(r string) bool { return !strings.Contains(r, "1+1=3") }
+	sameForm := func(r string) bool { return !strings.Contains(r, "1+2") }
 	cases := []struct {
-		name          string
-		y, yb         string
-		copies, check bool
-		ok            bool
-		rule          string
+		name                string
+		y, yb               string
+		copies, check, form bool
+		ok                  bool
+		rule                string
 	}{
-		{"broken copy", "1+1=3;#3", "1+2=3;#3", true, false, false, RuleBrokenCopy},
-		{"copy kept", "1+1=3;#3", "1+1=2;#2", true, true, true, ""},
-		{"copy rule off", "1+1=3;#3", "1+2=3;#3", false, false, true, ""},
-		{"step fails", "1+1=4;#4", "1+1=3;#3", false, true, false, RuleStepCheck},
-		{"step rule off", "1+1=4;#4", "1+1=3;#3", false, false, true, ""},
+		{"broken copy", "1+1=3;#3", "1+2=3;#3", true, false, false, false, RuleBrokenCopy},
+		{"copy kept", "1+1=3;#3", "1+1=2;#2", true, true, false, true, ""},
+		{"copy rule off", "1+1=3;#3", "1+2=3;#3", false, false, false, true, ""},
+		{"step fails", "1+1=4;#4", "1+1=3;#3", false, true, false, false, RuleStepCheck},
+		{"step rule off", "1+1=4;#4", "1+1=3;#3", false, false, false, true, ""},
+		{"form differs", "1+1=4;#4", "1+2=3;#3", false, true, true, false, RuleForm},
+		{"form agrees", "1+1=4;#4", "1+1=2;#2", false, true, true, true, ""},
+		{"form rule off", "1+1=4;#4", "1+2=3;#3", false, true, false, true, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -94,6 +98,9 @@ func TestAuditOptionalRules(t *testing.T) {
 			}
 			if c.check {
 				in.CheckSteps = holds
+			}
+			if c.form {
+				in.SameForm = sameForm
 			}
 			ok, rule := Audit(in, DefaultAuditConfig())
 			if ok != c.ok || rule != c.rule {

@@ -34,8 +34,8 @@ type JSONL struct {
 	// provenance: the data's solutions satisfy the provenance rule, so
 	// FromPrompt applies it (see jsonl_checks.go).
 	provenance bool
-	// stepCheck is task.step_check: "" or "arith".
-	stepCheck string
+	// arith and form are task.step_check (see ParseStepCheck).
+	arith, form bool
 }
 
 // jsonlSource is the Data of a problem read from a file: where it came from.
@@ -237,7 +237,7 @@ func (j *JSONL) FirstWrongStep(p Problem, response string) int {
 // every other step and the answer stay as they were (generic data cannot be
 // re-derived). ok is false when k is out of range or step k has no digit.
 func (j *JSONL) InjectError(rng *rand.Rand, p Problem, k int) (string, bool) {
-	if j.stepCheck == "arith" {
+	if j.arith {
 		if out, ok := injectPropagated(rng, p, k); ok {
 			return out, true
 		}

@@ -24,6 +24,9 @@ import (
 //   - the step checker (CheckSteps, task.step_check: arith): every step is
 //     an equation whose parts evaluate to the same integer. The user opts in
 //     when the data is written that way; the training solutions must pass it.
+//   - the form check (Form, task.step_check: form, jsonl_form.go): a repair
+//     has its anchor's form, and the anchors of one prompt agree on one. The
+//     user opts in when every correct solution of a problem has one form.
 
 // provenanceMinShare is the share of training solutions that must satisfy
 // the provenance rule for the task to apply it.
@@ -34,8 +37,41 @@ const provenanceMinShare = 0.98
 // in "6+4=10" where x happens to equal the coefficient 6 is not protected).
 const minCopySpan = 4
 
-// StepChecks lists the values of task.step_check.
-func StepChecks() []string { return []string{"", "arith"} }
+// StepCheck is the parsed value of task.step_check: the checks the user
+// declares for the data.
+type StepCheck struct {
+	// Arith: every solution step is an equation of integer expressions that
+	// holds (CheckArithStep).
+	Arith bool
+	// Form: every correct solution of a problem has one form (jsonl_form.go).
+	Form bool
+}
+
+// ParseStepCheck parses task.step_check: "" (none) or a comma-separated
+// list of arith and form ("arith", "form", "arith,form"); the error names
+// the key.
+func ParseStepCheck(s string) (StepCheck, error) {
+	var c StepCheck
+	if strings.TrimSpace(s) == "" {
+		return c, nil
+	}
+	for _, part := range strings.Split(s, ",") {
+		var flag *bool
+		switch strings.TrimSpace(part) {
+		case "arith":
+			flag = &c.Arith
+		case "form":
+			flag = &c.Form
+		default:
+			return StepCheck{}, fmt.Errorf("task.step_check: %q in %q is not one of arith, form (a comma-separated list, or \"\" for none)", strings.TrimSpace(part), s)
+		}
+		if *flag {
+			return StepCheck{}, fmt.Errorf("task.step_check: %q names %s twice", s, strings.TrimSpace(part))
+		}
+		*flag = true
+	}
+	return c, nil
+}
 
 // StepChecker is implemented by tasks that can check each step of a
 // response on its own (a user-declared checker; not an oracle: it needs no
@@ -131,27 +167,30 @@ func (j *JSONL) FromPrompt(p Problem, response string) bool {
 	return !j.provenance || provenanceHolds(p.Prompt, response)
 }
 
-// SetStepCheck sets task.step_check ("" for none, "arith") after checking
-// that every training solution passes it; the error names the file and line
-// of the first that does not.
-func (j *JSONL) SetStepCheck(name string) error {
-	switch name {
-	case "":
-	case "arith":
-		for _, p := range j.train {
+// SetStepCheck sets task.step_check (see ParseStepCheck) after checking
+// the training solutions against it: with arith every solution must pass
+// the step checker, with form a prompt that occurs twice must have
+// solutions of one form. The error names the key and the file and line of
+// the first solution that does not pass.
+func (j *JSONL) SetStepCheck(value string) error {
+	c, err := ParseStepCheck(value)
+	if err != nil {
+		return err
+	}
+	if c.Arith {
+		for i, p := range j.train {
 			if !checkAllSteps(p.Solution) {
-				where := "a training solution"
-				if src, ok := p.Data.(jsonlSource); ok {
-					where = fmt.Sprintf("%s:%d", src.File, src.Line)
-				}
 				return fmt.Errorf("task.step_check arith: %s: solution %q has a step that is not an equation of integer expressions that holds",
-					where, clip(p.Solution))
+					where(p, i), clip(p.Solution))
 			}
 		}
-	default:
-		return fmt.Errorf("task.step_check: %q is not one of none (\"\"), arith", name)
 	}
-	j.stepCheck = name
+	if c.Form {
+		if err := checkFormData(j.train); err != nil {
+			return err
+		}
+	}
+	j.arith, j.form = c.Arith, c.Form
 	return nil
 }
 
@@ -169,7 +208,7 @@ func checkAllSteps(response string) bool {
 
 // CheckSteps is the user's step checker; true when none is set.
 func (j *JSONL) CheckSteps(p Problem, response string) bool {
-	return j.stepCheck == "" || checkAllSteps(response)
+	return !j.arith || checkAllSteps(response)
 }
 
 // KeepsCopies reports whether every span of at least minCopySpan bytes that

@@ -24,8 +24,8 @@ type Options struct {
 	AnswerKey    string `mapstructure:"answer_key" json:"answer_key" yaml:"answer_key"`
 	PromptSuffix string `mapstructure:"prompt_suffix" json:"prompt_suffix" yaml:"prompt_suffix"`
 	MaxRows      int    `mapstructure:"max_rows" json:"max_rows" yaml:"max_rows"`
-	// StepCheck is the jsonl task's step checker: "" (none) or "arith"
-	// (every step an equation of integer expressions that holds).
+	// StepCheck is the jsonl task's user-declared checks: "" (none) or a
+	// comma-separated list of "arith" and "form" (see ParseStepCheck).
 	StepCheck string `mapstructure:"step_check" json:"step_check" yaml:"step_check"`
 	// Template renders the math task's prompts (nil: the plain template).
 	Template *tokenizer.ChatTemplate `mapstructure:"-" json:"-" yaml:"-"`

@@ -112,10 +112,13 @@ type TaskConfig struct {
 	ChatTemplate string `mapstructure:"chat_template" yaml:"chat_template"`
 	// SystemPrompt, when set, is the system turn of every chat prompt.
 	SystemPrompt string `mapstructure:"system_prompt" yaml:"system_prompt"`
-	// StepCheck is the jsonl task's step checker: "" (none) or "arith"
-	// (every step an equation of integer expressions that holds; the
-	// method's audit then rejects repairs and anchors whose steps do not
-	// hold, and the cold start propagates injected errors).
+	// StepCheck is the jsonl task's user-declared checks: "" (none) or a
+	// comma-separated list of "arith" (every step an equation of integer
+	// expressions that holds; the method's audit then rejects repairs and
+	// anchors whose steps do not hold, and the cold start propagates
+	// injected errors) and "form" (every correct solution of a problem has
+	// one form; a repair must have its anchor's form and the anchors of a
+	// prompt must agree on one).
 	StepCheck string `mapstructure:"step_check" yaml:"step_check"`
 }
 
@@ -295,6 +298,15 @@ func inRange(key string, v, lo, hi float64) error {
 	return nil
 }
 
+// stepCheckKey checks task.step_check ("" or a comma-separated list of
+// arith and form).
+func stepCheckKey(v string) error {
+	if _, err := task.ParseStepCheck(v); err != nil {
+		return fmt.Errorf("config key %w", err)
+	}
+	return nil
+}
+
 // chatTemplateKey checks task.chat_template (empty: chosen per model).
 func chatTemplateKey(name string) error {
 	if name == "" {
@@ -372,7 +384,7 @@ func (c *Config) Validate() error {
 		oneOf("sirl.gates", c.SIRL.Gates, "diff", "oracle"),
 		nonNeg("task.max_rows", c.Task.MaxRows),
 		chatTemplateKey(c.Task.ChatTemplate),
-		oneOf("task.step_check", c.Task.StepCheck, task.StepChecks()...),
+		stepCheckKey(c.Task.StepCheck),
 		nonNeg("eval.samples", c.Eval.Samples),
 		nonNeg("rl.eval_points", c.RL.EvalPoints),
 		inRange("eval.temperature", c.Eval.Temperature, 0, 10),

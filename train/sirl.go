@@ -253,7 +253,12 @@ func (e *env) answerStart(y []int32) int {
 // anchor is what the repair mode copies from and, in the sibling variant,
 // the positive side of the pair itself; a correct answer reached through
 // miscopied operands or arithmetic that does not hold (a lucky chain) would
-// otherwise be reinforced exactly at the wrong tokens.
+// otherwise be reinforced exactly at the wrong tokens. With the user's form
+// check (task.step_check: form) the survivors must then agree on one form
+// (task.FormMajority): the minority forms and every form of a tie are
+// rejected too (also counted in sirl/anchors_rejected_form), and a lone
+// survivor, which nothing can be compared with, is kept and counted in
+// sirl/anchors_form_unchecked.
 func (s *sirlState) auditedAnchors(e *env, g *group, C []int, st *rlStep) []int {
 	if s.cfg.Audit != "rules" {
 		return C
@@ -261,7 +266,9 @@ func (s *sirlState) auditedAnchors(e *env, g *group, C []int, st *rlStep) []int 
 	fp, hasFP := e.task.(task.FromPrompter)
 	hasFP = hasFP && s.cfg.AuditFromPrompt
 	sc, hasSC := e.task.(task.StepChecker)
-	if !hasFP && !hasSC {
+	fc, hasFC := e.task.(task.FormChecker)
+	hasFC = hasFC && fc.FormCheck()
+	if !hasFP && !hasSC && !hasFC {
 		return C
 	}
 	kept := C[:0:0]
@@ -269,6 +276,24 @@ func (s *sirlState) auditedAnchors(e *env, g *group, C []int, st *rlStep) []int 
 		if (!hasFP || fp.FromPrompt(g.prob, g.texts[c])) && (!hasSC || sc.CheckSteps(g.prob, g.texts[c])) {
 			kept = append(kept, c)
 		}
+	}
+	if hasFC && len(kept) > 0 {
+		forms := make([]task.Form, len(kept))
+		for k, c := range kept {
+			forms[k] = fc.Form(g.prob, g.texts[c])
+		}
+		keep := task.FormMajority(len(kept), func(a, b int) bool { return forms[a].Agrees(forms[b]) })
+		agreed := kept[:0:0]
+		for k, c := range kept {
+			if keep[k] {
+				agreed = append(agreed, c)
+			}
+		}
+		st.add("sirl/anchors_rejected_form", float64(len(kept)-len(agreed)))
+		if len(kept) == 1 {
+			st.add("sirl/anchors_form_unchecked", 1)
+		}
+		kept = agreed
 	}
 	st.add("sirl/anchors_rejected", float64(len(C)-len(kept)))
 	return kept

@@ -128,6 +128,10 @@ func (s *sirlState) audit(e *env, f *failure, yb []int32, text string, es superv
 	if sc, ok := e.task.(task.StepChecker); ok {
 		in.CheckSteps = func(r string) bool { return sc.CheckSteps(f.g.prob, r) }
 	}
+	if fc, ok := e.task.(task.FormChecker); ok && fc.FormCheck() {
+		anchor := fc.Form(f.g.prob, f.g.texts[f.anchor])
+		in.SameForm = func(r string) bool { return fc.Form(f.g.prob, r).Agrees(anchor) }
+	}
 	return supervise.Audit(in, supervise.AuditConfig{DeltaMax: s.cfg.DeltaMax, MaxLen: e.cfg.Task.MaxResponseLen})
 }
 
