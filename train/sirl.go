@@ -309,6 +309,17 @@ func (e *env) oracleCheck(p taskProblem, text string, st *rlStep) {
 	}
 }
 
+// formOracleCheck counts a repair candidate the form rule rejected although
+// the task's oracle finds its steps right: the anchor's form was not the
+// reference's (a lone anchor the form check could not compare), or the
+// data has more than one form per problem (evaluation only, never used for
+// training).
+func (e *env) formOracleCheck(p taskProblem, text string, st *rlStep) {
+	if e.task.FirstWrongStep(p, text) == -1 {
+		st.add("sirl/form_rejected_oracle_right", 1)
+	}
+}
+
 // localise records whether the first gated step of the failed side equals
 // the oracle's first wrong step (evaluation only: never used for training).
 func (e *env) localise(f *failure, gate []float32, st *rlStep) {

@@ -164,6 +164,19 @@ func TestAnchorFormTie(t *testing.T) {
 	}
 }
 
+// TestFormOracleCheck: a right-stepped repair rejected by the form rule
+// (its anchor was a degenerate trace) is counted, a wrong-stepped one not.
+func TestFormOracleCheck(t *testing.T) {
+	e, _ := formEnv(t, "arith,form", "repair")
+	p := e.task.(*task.JSONL).TrainProblems()[1]
+	st := &rlStep{counters: map[string]float64{}, phase: map[string]float64{}}
+	e.formOracleCheck(p, p.Solution, st)
+	e.formOracleCheck(p, "5*10=50;50+5=55;55%11=0;0*5=0;0+5=5;5%11=5;#5", st)
+	if got := st.counters["sirl/form_rejected_oracle_right"]; got != 1 {
+		t.Errorf("form_rejected_oracle_right = %v, want 1", got)
+	}
+}
+
 // TestRepairAuditForm runs the repair audit on hand-written candidates for
 // a failure whose anchor is the correct trace: the degenerate repairs pass
 // the arith step checker and fail the form rule; a real repair passes.

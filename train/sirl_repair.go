@@ -62,6 +62,9 @@ func (s *sirlState) repair(e *env, rng *rand.Rand, fails []*failure, st *rlStep)
 			h, rule := s.audit(e, f, yb, texts[j], es, c.Finished)
 			if !h {
 				st.add("sirl/audit_rejected/"+rule, 1)
+				if rule == supervise.RuleForm {
+					e.formOracleCheck(f.g.prob, texts[j], st)
+				}
 			}
 			q := 0.0
 			if c.Finished {

@@ -6,7 +6,8 @@
 // context fit, times sirl.repair_candidates, a constant per run), audit
 // rejections by rule and anchors rejected (with task.step_check form: how
 // many of them by the form check, and how many anchors were a lone correct
-// sibling the form check could not compare), summed over the run's RL rows
+// sibling the form check could not compare; form rejections the oracle
+// finds right-stepped), summed over the run's RL rows
 // of metrics.jsonl, and the held-out greedy accuracy after RL
 // (summary.json). With several runs a last row pools them.
 //
@@ -27,6 +28,7 @@ import (
 type figures struct {
 	attempted, accepted, wrong, anchors float64
 	anchorsForm, anchorsUnchecked       float64
+	formOracleRight                     float64
 	distSum, distWeight                 float64
 	rejected                            map[string]float64
 	form                                bool    // the run logged the form check's anchor counters
@@ -41,6 +43,7 @@ func (f *figures) add(o figures) {
 	f.anchors += o.anchors
 	f.anchorsForm += o.anchorsForm
 	f.anchorsUnchecked += o.anchorsUnchecked
+	f.formOracleRight += o.formOracleRight
 	f.distSum += o.distSum
 	f.distWeight += o.distWeight
 	f.form = f.form || o.form
@@ -93,6 +96,7 @@ func read(dir string) (figures, error) {
 		}
 		f.anchorsForm += num("sirl/anchors_rejected_form")
 		f.anchorsUnchecked += num("sirl/anchors_form_unchecked")
+		f.formOracleRight += num("sirl/form_rejected_oracle_right")
 		if d, ok := row["sirl/edit_distance_mean"].(float64); ok {
 			w := num("sirl/failures_attempted") - num("sirl/repair_context_too_long")
 			f.distSum += d * w
@@ -142,6 +146,10 @@ func printRow(name string, f figures) {
 	}
 	var rules []string
 	for r, n := range f.rejected {
+		if r == "form" {
+			rules = append(rules, fmt.Sprintf("form %g (right-stepped by the oracle %g)", n, f.formOracleRight))
+			continue
+		}
 		rules = append(rules, fmt.Sprintf("%s %g", r, n))
 	}
 	sort.Strings(rules)
