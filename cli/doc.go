@@ -46,7 +46,13 @@ func (r docRow) matches(key string) bool {
 func usageOf(key string) string {
 	for _, r := range configDoc() {
 		if r.matches(key) {
-			return fmt.Sprintf("%s [config key %s]", strings.ReplaceAll(r.Meaning, "`", ""), key)
+			keys := strings.ReplaceAll(r.Keys, "`", "")
+			if keys == key {
+				return fmt.Sprintf("%s [config key %s]", strings.ReplaceAll(r.Meaning, "`", ""), key)
+			}
+			// A row that documents several keys together says so: its
+			// text is about the group (keys: default values in order).
+			return fmt.Sprintf("keys %s (defaults %s): %s [config key %s]", keys, r.Default, strings.ReplaceAll(r.Meaning, "`", ""), key)
 		}
 	}
 	return "config key " + key

@@ -44,3 +44,21 @@ func TestConfigDocCoversKeys(t *testing.T) {
 		t.Errorf("usage of model.layers: %q", u)
 	}
 }
+
+// TestUsageOfGroupedKeys: a flag documented in a row of several keys says
+// which keys the row's text is about; a row of one key is its text alone.
+func TestUsageOfGroupedKeys(t *testing.T) {
+	for _, tc := range []struct {
+		key, want string
+		group     bool
+	}{
+		{"compare.seeds", "keys compare.tasks, compare.seeds, compare.methods (defaults", true},
+		{"compare.tune_seed", "keys compare.lr_sweep, compare.tune_seed", true},
+		{"seed", "the one seed [config key seed]", false},
+	} {
+		u := usageOf(tc.key)
+		if !strings.Contains(u, tc.want) || strings.HasPrefix(u, "keys ") != tc.group {
+			t.Errorf("usageOf(%q) = %q, want it to contain %q (group %v)", tc.key, u, tc.want, tc.group)
+		}
+	}
+}
