@@ -207,3 +207,26 @@ func TestGSPOEpsilonFollowsUser(t *testing.T) {
 		t.Errorf("--rl.epsilon 0.2: rl.gspo_epsilon %g, want 0.2", cfg.RL.GSPOEpsilon)
 	}
 }
+
+// TestBadGridKeepsComparison: a grid that cannot run (here compare.lrs
+// misaligned with compare.methods) fails with the key named, before the
+// comparison folder's config.yaml is rewritten.
+func TestBadGridKeepsComparison(t *testing.T) {
+	out := t.TempDir()
+	keep := filepath.Join(out, "config.yaml")
+	if err := os.WriteFile(keep, []byte("name: earlier\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := NewRootCmd()
+	var stderr bytes.Buffer
+	cmd.SetErr(&stderr)
+	cmd.SetOut(&stderr)
+	cmd.SetArgs([]string{"compare", "--out", out, "--device", "cpu", "--compare.methods", "grpo,dapo", "--compare.lrs", "1e-4", "--rl.token_budget", "1000"})
+	err := cmd.Execute()
+	if err == nil || !strings.Contains(err.Error(), "compare.lrs") {
+		t.Fatalf("error %v, want one naming compare.lrs", err)
+	}
+	if b, _ := os.ReadFile(keep); string(b) != "name: earlier\n" {
+		t.Errorf("config.yaml was rewritten: %s", b)
+	}
+}

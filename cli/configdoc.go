@@ -66,5 +66,6 @@ func configDoc() []docRow {
 		{"`compare.sft_steps`, `compare.repair_ratio`, `compare.train_max`", "[], [], []", "per task (aligned with `compare.tasks`; empty keeps the global key): Stage-0 `sft.steps`, `sft.repair_ratio`, `task.train_max`"},
 		{"`compare.stage0_seed`", "0", "when > 0, one Stage-0 checkpoint per task trained with this seed starts every reported seed and the sweep (as RL from one base model; the seeds then vary the RL run and the held-out split, on which the shared Stage 0 is evaluated again as each seed's starting point); 0: one Stage 0 per seed"},
 		{"`compare.lr_sweep`, `compare.tune_seed`", "[], 0", "RL learning rates tried per method and task on the tuning seed (not a reported seed) at the full budget; the best (highest final held-out greedy accuracy, ties: AUC) is each method's rate on the reported seeds; the sweep table goes into compare.md/json; with `compare.seeds` empty (`--compare.seeds ''`) the sweep runs alone"},
+		{"`compare.lrs`", "[]", "each method's RL learning rate (aligned with `compare.methods`), for example the rates an earlier sweep chose, so a grid can run without repeating the sweep; excludes `compare.lr_sweep` (`--compare.lr_sweep ''`)"},
 	}
 }

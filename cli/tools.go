@@ -27,6 +27,10 @@ func newCompareCmd() *cobra.Command {
 		if err != nil {
 			return err
 		}
+		// A bad grid must not overwrite the config.yaml of a comparison there.
+		if err := compare.Validate(cfg); err != nil {
+			return err
+		}
 		out := c.out
 		if out == "" {
 			out = "runs/" + cfg.Name

@@ -78,28 +78,39 @@ type stage0Run struct {
 	reused bool
 }
 
+// Validate checks the grid keys of cfg (compare.*, rl.token_budget) before
+// anything runs or is written.
+func Validate(cfg train.Config) error {
+	cc := cfg.Compare
+	if cfg.RL.TokenBudget <= 0 {
+		return fmt.Errorf("config key rl.token_budget: compare needs an equal sampled-token budget (> 0)")
+	}
+	// With a sweep, no reported seed is a sweep alone (the regime search).
+	if len(cc.Methods) == 0 || (len(cc.Seeds) == 0 && len(cc.LRSweep) == 0) || len(cc.Tasks) == 0 {
+		return fmt.Errorf("config key compare: methods, seeds (unless compare.lr_sweep is set) and tasks must be non-empty")
+	}
+	if err := checkSweep(cc); err != nil {
+		return err
+	}
+	if cc.Stage0Seed < 0 {
+		return fmt.Errorf("config key compare.stage0_seed: %d is negative (0: one Stage 0 per seed)", cc.Stage0Seed)
+	}
+	return nil
+}
+
 // Run runs methods × seeds × tasks: one Stage-0 checkpoint (SFT with
 // the repair cold start) per (task, seed), then every method from it until
 // rl.token_budget sampled tokens, with held-out evaluations at
 // rl.eval_points fractions of the budget; then writes compare.md,
 // compare.json and one PNG per task. With compare.lr_sweep, every method
 // first runs on compare.tune_seed at each learning rate, and the best one
-// (see bestLR) is the method's learning rate on the reported seeds.
+// (see bestLR) is the method's learning rate on the reported seeds; with
+// compare.lrs each method's rate is given instead.
 func Run(ctx context.Context, cfg train.Config, opt Options) ([]RunResult, error) {
-	cc := cfg.Compare
-	if cfg.RL.TokenBudget <= 0 {
-		return nil, fmt.Errorf("config key rl.token_budget: compare needs an equal sampled-token budget (> 0)")
-	}
-	// With a sweep, no reported seed is a sweep alone (the regime search).
-	if len(cc.Methods) == 0 || (len(cc.Seeds) == 0 && len(cc.LRSweep) == 0) || len(cc.Tasks) == 0 {
-		return nil, fmt.Errorf("config key compare: methods, seeds (unless compare.lr_sweep is set) and tasks must be non-empty")
-	}
-	if err := checkSweep(cc); err != nil {
+	if err := Validate(cfg); err != nil {
 		return nil, err
 	}
-	if cc.Stage0Seed < 0 {
-		return nil, fmt.Errorf("config key compare.stage0_seed: %d is negative (0: one Stage 0 per seed)", cc.Stage0Seed)
-	}
+	cc := cfg.Compare
 	g := &grid{cfg: cfg, opt: opt, stage0s: map[string]stage0Run{}, starts: map[string]float64{}}
 	g.total = len(cc.Tasks) * len(cc.Seeds) * len(cc.Methods)
 	if len(cc.LRSweep) > 0 {
@@ -126,6 +137,9 @@ func Run(ctx context.Context, cfg train.Config, opt Options) ([]RunResult, error
 			for _, s := range sw {
 				lrs[s.Method] = s.Best
 			}
+		}
+		for i, lr := range cc.LRs {
+			lrs[cc.Methods[i]] = lr
 		}
 		for _, seed := range cc.Seeds {
 			s0, ckpt, reused0, err := g.stage0(ctx, ti, tk, seed)

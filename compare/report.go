@@ -181,6 +181,26 @@ func startNote(stage0Seed int) string {
 	return "Every method starts from the same Stage-0 checkpoint per seed."
 }
 
+// lrLine names each method's RL learning rate on the reported seeds of
+// task tk and where it came from.
+func lrLine(tk string, cc train.CompareConfig, runs []RunResult) string {
+	var parts []string
+	for _, m := range cc.Methods {
+		i := slices.IndexFunc(runs, func(r RunResult) bool { return r.Task == tk && r.Method == m && r.LR > 0 })
+		if i >= 0 {
+			parts = append(parts, fmt.Sprintf("%s %g", m, runs[i].LR))
+		}
+	}
+	from := "rl.optim.lr"
+	switch {
+	case len(cc.LRs) > 0:
+		from = "given by compare.lrs"
+	case len(cc.LRSweep) > 0:
+		from = "chosen by the sweep below"
+	}
+	return fmt.Sprintf("RL learning rates (%s): %s.\n\n", from, strings.Join(parts, ", "))
+}
+
 func pm(v [2]float64) string { return fmt.Sprintf("%.3f ± %.3f", v[0], v[1]) }
 
 // writeReport writes compare.md, compare.json and <task>.png.
@@ -217,7 +237,7 @@ func writeReport(out string, cfg train.Config, runs []RunResult, sweeps []sweepR
 			fmt.Fprintf(&md, "| %s | %s | %s | %s | %s | %.0f | %.0f | %.0f | %.1f | %s | %s |\n", m, pm(ms.Acc25), pm(ms.Acc50),
 				pm(ms.Acc100), pm(ms.AUC), ms.Decoded, ms.Prefilled, ms.Trained, ms.Wall, fixed, loc)
 		}
-		md.WriteString("\n")
+		md.WriteString("\n" + lrLine(tk, cfg.Compare, runs))
 		md.WriteString(pairedTable(tk, cfg.Compare.Methods, runs, budget, rows))
 		md.WriteString(reachTable(tk, cfg.Compare.Methods, runs, budget, rows))
 		md.WriteString(sweepTable(tk, sweeps))

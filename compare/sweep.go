@@ -31,8 +31,15 @@ type sweepResult struct {
 	Best     float64    `json:"best_lr"`
 }
 
-// checkSweep validates compare.lr_sweep and compare.tune_seed together.
+// checkSweep validates compare.lr_sweep and compare.tune_seed together,
+// and compare.lrs (given rates) against them and compare.methods.
 func checkSweep(cc train.CompareConfig) error {
+	if n := len(cc.LRs); n > 0 && n != len(cc.Methods) {
+		return fmt.Errorf("config key compare.lrs: %d rates for %d methods (compare.methods)", n, len(cc.Methods))
+	}
+	if len(cc.LRs) > 0 && len(cc.LRSweep) > 0 {
+		return fmt.Errorf("config key compare.lrs: given rates exclude a sweep (compare.lr_sweep); set one of them")
+	}
 	if len(cc.LRSweep) == 0 {
 		return nil
 	}

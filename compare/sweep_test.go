@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -42,6 +43,9 @@ func TestCheckSweep(t *testing.T) {
 		{"tune seed apart", train.CompareConfig{Seeds: []int{1, 2}, LRSweep: []float64{1e-4, 2e-4}, TuneSeed: 101}, ""},
 		{"tune seed reported", train.CompareConfig{Seeds: []int{1, 2}, LRSweep: []float64{1e-4}, TuneSeed: 2}, "compare.tune_seed"},
 		{"repeated rate", train.CompareConfig{Seeds: []int{1}, LRSweep: []float64{1e-4, 1e-4}, TuneSeed: 9}, "compare.lr_sweep"},
+		{"given rates", train.CompareConfig{Seeds: []int{1}, Methods: []string{"grpo", "dapo"}, LRs: []float64{1e-4, 5e-5}}, ""},
+		{"rates misaligned", train.CompareConfig{Seeds: []int{1}, Methods: []string{"grpo", "dapo"}, LRs: []float64{1e-4}}, "compare.lrs: 1 rates for 2 methods"},
+		{"rates and sweep", train.CompareConfig{Seeds: []int{1}, Methods: []string{"grpo"}, LRs: []float64{1e-4}, LRSweep: []float64{1e-4}, TuneSeed: 9}, "compare.lrs"},
 	} {
 		err := checkSweep(tc.cc)
 		if (tc.err == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.err)) {
@@ -225,4 +229,45 @@ func reusedRuns(t *testing.T, c train.Config, opt Options, log *strings.Builder)
 		t.Fatal(err)
 	}
 	return strings.Count(log.String(), "reusing")
+}
+
+// TestGivenRates: with compare.lrs each method runs at its given rate, no
+// sweep runs, and compare.md says where the rates came from.
+func TestGivenRates(t *testing.T) {
+	c := tinyGrid(300)
+	c.RL.EvalPoints = 1
+	c.Compare.Methods, c.Compare.LRs = []string{"grpo", "dapo"}, []float64{1e-9, 3e-3}
+	dir := t.TempDir()
+	opt := Options{Out: dir, Log: io.Discard, NewEngine: func(train.Config) (backend.Backend, error) { return cpu.New(2), nil }}
+	res, err := Run(context.Background(), c, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]float64{"grpo": 1e-9, "dapo": 3e-3}
+	for _, r := range res {
+		if w, ok := want[r.Method]; ok && r.LR != w {
+			t.Errorf("%s ran at lr %g, want the given %g", r.Method, r.LR, w)
+		}
+	}
+	y, err := os.ReadFile(filepath.Join(dir, "t1", "dapo-seed1", "config.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rc train.Config
+	if err := yaml.Unmarshal(y, &rc); err != nil {
+		t.Fatal(err)
+	}
+	if rc.RL.Optim.LR != 3e-3 {
+		t.Errorf("dapo's config has rl.optim.lr %g, want 0.003", rc.RL.Optim.LR)
+	}
+	if m, _ := filepath.Glob(filepath.Join(dir, "t1", "*-lr*")); len(m) > 0 {
+		t.Errorf("given rates ran sweep runs: %v", m)
+	}
+	md, err := os.ReadFile(filepath.Join(dir, "compare.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := "RL learning rates (given by compare.lrs): grpo 1e-09, dapo 0.003."; !strings.Contains(string(md), w) {
+		t.Errorf("compare.md lacks %q:\n%s", w, md)
+	}
 }

@@ -64,6 +64,10 @@ type CompareConfig struct {
 	LRSweep []float64 `mapstructure:"lr_sweep" yaml:"lr_sweep,omitempty"`
 	// TuneSeed is the sweep's seed; it must not be a reported seed.
 	TuneSeed int `mapstructure:"tune_seed" yaml:"tune_seed,omitempty"`
+	// LRs, when set, gives each method's RL learning rate (aligned with
+	// Methods), for example the rates an earlier sweep chose: the grid
+	// then runs no sweep. It excludes LRSweep; left out of YAML when unset.
+	LRs []float64 `mapstructure:"lrs" yaml:"lrs,omitempty"`
 	// Stage0Seed, when > 0, trains one Stage-0 checkpoint per task with
 	// this seed and starts every reported seed and the sweep from it, as
 	// RL from one released base model does: the seeds then vary the RL run
@@ -426,6 +430,9 @@ func (c *Config) Validate() error {
 	}
 	for _, lr := range c.Compare.LRSweep {
 		checks = append(checks, inRange("compare.lr_sweep", lr, 1e-12, 10))
+	}
+	for _, lr := range c.Compare.LRs {
+		checks = append(checks, inRange("compare.lrs", lr, 1e-12, 10))
 	}
 	if len(c.Compare.LRSweep) > 0 && slices.Contains(c.Compare.Seeds, c.Compare.TuneSeed) {
 		checks = append(checks, fmt.Errorf("config key compare.tune_seed: %d is a reported seed (compare.seeds); tune on another seed", c.Compare.TuneSeed))
