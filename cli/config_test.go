@@ -38,6 +38,8 @@ func TestConfigErrors(t *testing.T) {
 		{"per-task list length", "compare:\n  tasks: [t1, t2]\n  train_max: [4]\n", []string{"compare.train_max", "1 entries for 2 tasks"}},
 		{"bad step check", "task:\n  name: jsonl\n  step_check: arith,shape\n", []string{"c.yaml", "config key task.step_check", `"shape"`}},
 		{"repeated step check", "task:\n  name: jsonl\n  step_check: form,form\n", []string{"c.yaml", "config key task.step_check", "twice"}},
+		{"step check on t4", "task:\n  name: t4\n  step_check: arith\n", []string{"c.yaml", "config key task.step_check", `"t4"`}},
+		{"form on t1", "task:\n  name: t1\n  step_check: arith,form\n", []string{"c.yaml", "config key task.step_check", `"t1"`}},
 		{"per-task ratio range", "compare:\n  tasks: [t1]\n  repair_ratio: [1.5]\n", []string{"compare.repair_ratio", "out of range"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -25,7 +25,8 @@ type Options struct {
 	PromptSuffix string `mapstructure:"prompt_suffix" json:"prompt_suffix" yaml:"prompt_suffix"`
 	MaxRows      int    `mapstructure:"max_rows" json:"max_rows" yaml:"max_rows"`
 	// StepCheck is the jsonl task's user-declared checks: "" (none) or a
-	// comma-separated list of "arith" and "form" (see ParseStepCheck).
+	// comma-separated list of "arith" and "form" (see ParseStepCheck); t1
+	// takes "arith" (arithmetic modulo its modulus).
 	StepCheck string `mapstructure:"step_check" json:"step_check" yaml:"step_check"`
 	// Template renders the math task's prompts (nil: the plain template).
 	Template *tokenizer.ChatTemplate `mapstructure:"-" json:"-" yaml:"-"`
@@ -43,7 +44,14 @@ func Names() []string { return []string{"t1", "t2", "t4", "t7", "jsonl", "math"}
 func New(name string, opts Options) (Task, error) {
 	switch name {
 	case "t1":
-		return NewT1(opts.Mod)
+		t, err := NewT1(opts.Mod)
+		if err != nil {
+			return nil, err
+		}
+		if err := t.SetStepCheck(opts.StepCheck); err != nil {
+			return nil, err
+		}
+		return t, nil
 	case "t2":
 		return NewT2(), nil
 	case "t4":

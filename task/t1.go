@@ -22,7 +22,8 @@ const DefaultMod = 97
 // always coprime with m, so each step is a bijection modulo m and a wrong
 // intermediate value always gives a wrong answer (the trace is unique).
 type T1 struct {
-	mod int
+	mod   int
+	arith bool // task.step_check arith: CheckSteps is on
 }
 
 // t1Data is a parsed T1 problem with its canonical trace.
@@ -181,6 +182,44 @@ func (t *T1) WellFormed(p Problem, response string) bool {
 		_, ok := parseEquation(s, "+-*")
 		return ok
 	}, isNat)
+}
+
+// SetStepCheck sets task.step_check for T1: "" (none) or "arith", which
+// makes CheckSteps check every step's arithmetic modulo the problem's
+// modulus (the method's audit then rejects repairs and anchors with a step
+// that does not hold).
+func (t *T1) SetStepCheck(value string) error {
+	c, err := ParseStepCheck(value)
+	if err != nil {
+		return err
+	}
+	if c.Form {
+		return fmt.Errorf("task.step_check: t1 takes arith only (%q)", value)
+	}
+	t.arith = c.Arith
+	return nil
+}
+
+// CheckSteps is T1's step checker (task.step_check: arith; true when it is
+// off): every step "a op b=c" has c = a op b reduced into [0, m) for the
+// problem's modulus m. It reads no reference trace, so a miscopied operand
+// computed correctly passes; wrong arithmetic does not.
+func (t *T1) CheckSteps(p Problem, response string) bool {
+	if !t.arith {
+		return true
+	}
+	d, ok := t.data(p)
+	if !ok {
+		return false
+	}
+	steps := BodySteps(response)
+	for _, s := range steps {
+		e, ok := parseEquation(s, "+-*")
+		if !ok || e.c != applyMod(e.a, e.op, e.b, d.mod) {
+			return false
+		}
+	}
+	return len(steps) > 0
 }
 
 // FirstWrongStep is the first step that differs from the unique canonical

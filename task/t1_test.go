@@ -90,3 +90,49 @@ func TestT1GeneratedAnswers(t *testing.T) {
 		}
 	}
 }
+
+// TestT1CheckSteps: with task.step_check arith every step's arithmetic must
+// hold modulo the problem's modulus; a miscopied operand computed right
+// passes (no reference is read); off, every response passes.
+func TestT1CheckSteps(t *testing.T) {
+	p := Problem{Prompt: "3 +5 *2 -7 %13"} // 3+5=8; 8*2=16=3; 3-7=-4=9
+	for _, tc := range []struct {
+		name, response string
+		want           bool
+	}{
+		{"canonical", "3+5=8;8*2=3;3-7=9;#9", true},
+		{"wrong sum", "3+5=11;11*2=9;9-7=2;#2", false},
+		{"unreduced", "3+5=8;8*2=16;16-7=9;#9", false},
+		{"miscopied operand computed right", "3+6=9;9*2=5;5-7=11;#11", true},
+		{"answer wrong, steps right", "3+5=8;8*2=3;3-7=9;#4", true},
+		{"no steps", "#9", false},
+		{"not an equation", "3+5;#8", false},
+	} {
+		t1, err := NewT1(13)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !t1.CheckSteps(p, tc.response) {
+			t.Errorf("%s: checker off rejected %q", tc.name, tc.response)
+		}
+		if err := t1.SetStepCheck("arith"); err != nil {
+			t.Fatal(err)
+		}
+		if got := t1.CheckSteps(p, tc.response); got != tc.want {
+			t.Errorf("%s: CheckSteps(%q) = %v, want %v", tc.name, tc.response, got, tc.want)
+		}
+	}
+	t1, _ := NewT1(13)
+	if err := t1.SetStepCheck("arith,form"); err == nil || !strings.Contains(err.Error(), "task.step_check") {
+		t.Errorf("t1 with form: error %v, want one naming task.step_check", err)
+	}
+	// Every canonical trace passes.
+	rng := rand.New(rand.NewPCG(1, 2))
+	_ = t1.SetStepCheck("arith")
+	for range 200 {
+		q := t1.Generate(rng, 1+rng.IntN(10))
+		if !t1.CheckSteps(q, q.Solution) {
+			t.Fatalf("canonical trace %q of %q fails the checker", q.Solution, q.Prompt)
+		}
+	}
+}

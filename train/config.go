@@ -122,7 +122,8 @@ type TaskConfig struct {
 	// anchors whose steps do not hold, and the cold start propagates
 	// injected errors) and "form" (every correct solution of a problem has
 	// one form; a repair must have its anchor's form and the anchors of a
-	// prompt must agree on one).
+	// prompt must agree on one). T1 takes "arith" too: every step's
+	// arithmetic holds modulo its modulus.
 	StepCheck string `mapstructure:"step_check" yaml:"step_check"`
 }
 
@@ -451,8 +452,8 @@ func (c *Config) Validate() error {
 			checks = append(checks, fmt.Errorf("config key sft.cold_start_after: %d leaves no step of sft.steps %d to train on failures", c.SFT.coldAfter(), c.SFT.Steps))
 		}
 	}
-	if c.Task.StepCheck != "" && c.Task.Name != "jsonl" {
-		checks = append(checks, fmt.Errorf("config key task.step_check: only the jsonl task takes a step checker (task.name is %q)", c.Task.Name))
+	if c.Task.StepCheck != "" && c.Task.Name != "jsonl" && (c.Task.Name != "t1" || c.Task.StepCheck != "arith") {
+		checks = append(checks, fmt.Errorf("config key task.step_check: only the jsonl task takes a step checker, and t1 arith (task.name is %q)", c.Task.Name))
 	}
 	for _, s := range c.Stages {
 		checks = append(checks, oneOf("stages", s, "sft", "rl", "eval"))
