@@ -196,10 +196,14 @@ func (j *JSONL) SetStepCheck(value string) error {
 
 // checkAllSteps applies CheckArithStep to every body step (a response
 // without steps fails).
-func checkAllSteps(response string) bool {
+func checkAllSteps(response string) bool { return stepsHold(response, CheckArithStep) }
+
+// stepsHold reports whether response has body steps and holds(step) is
+// true for every one of them.
+func stepsHold(response string, holds func(step string) bool) bool {
 	steps := BodySteps(response)
 	for _, s := range steps {
-		if !CheckArithStep(s) {
+		if !holds(s) {
 			return false
 		}
 	}

@@ -212,14 +212,10 @@ func (t *T1) CheckSteps(p Problem, response string) bool {
 	if !ok {
 		return false
 	}
-	steps := BodySteps(response)
-	for _, s := range steps {
+	return stepsHold(response, func(s string) bool {
 		e, ok := parseEquation(s, "+-*")
-		if !ok || e.c != applyMod(e.a, e.op, e.b, d.mod) {
-			return false
-		}
-	}
-	return len(steps) > 0
+		return ok && e.c == applyMod(e.a, e.op, e.b, d.mod)
+	})
 }
 
 // FirstWrongStep is the first step that differs from the unique canonical
