@@ -41,6 +41,8 @@ func TestConfigErrors(t *testing.T) {
 		{"step check on t4", "task:\n  name: t4\n  step_check: arith\n", []string{"c.yaml", "config key task.step_check", `"t4"`}},
 		{"form on t1", "task:\n  name: t1\n  step_check: arith,form\n", []string{"c.yaml", "config key task.step_check", `"t1"`}},
 		{"per-task ratio range", "compare:\n  tasks: [t1]\n  repair_ratio: [1.5]\n", []string{"compare.repair_ratio", "out of range"}},
+		{"per-task budget length", "compare:\n  tasks: [t1, t2]\n  token_budget: [1000]\n", []string{"compare.token_budget", "1 entries for 2 tasks"}},
+		{"per-task budget sign", "compare:\n  tasks: [t1]\n  token_budget: [0]\n", []string{"compare.token_budget", "not a positive"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := loadConfig(nil, writeConfig(t, tc.body))

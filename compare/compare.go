@@ -188,8 +188,20 @@ func (g *grid) base(ti int, tk string, seed int) train.Config {
 	if len(cc.TrainMax) > 0 {
 		base.Task.TrainMax = cc.TrainMax[ti]
 	}
+	if len(cc.TokenBudget) > 0 {
+		base.RL.TokenBudget = cc.TokenBudget[ti]
+	}
 	base.Seed = uint64(seed)
 	return base
+}
+
+// budgetOf is task tk's sampled-token budget: compare.token_budget's entry
+// for it, else rl.token_budget.
+func budgetOf(cfg train.Config, tk string) float64 {
+	if i := slices.Index(cfg.Compare.Tasks, tk); i >= 0 && len(cfg.Compare.TokenBudget) > 0 {
+		return float64(cfg.Compare.TokenBudget[i])
+	}
+	return float64(cfg.RL.TokenBudget)
 }
 
 // stage0 runs (or reuses) the Stage-0 checkpoint of (task, seed), or of

@@ -168,3 +168,42 @@ func TestCompareResumesInterruptedRun(t *testing.T) {
 		t.Errorf("resumed curve %v, uninterrupted %v", got[1].Curve, want[1].Curve)
 	}
 }
+
+// TestPerTaskBudget: compare.token_budget gives each task its own sampled-
+// token budget; every run of a task stops at its task's budget, and
+// compare.md states both.
+func TestPerTaskBudget(t *testing.T) {
+	c := tinyGrid(0)
+	c.RL.TokenBudget = 5000 // unused: both tasks have their own
+	c.Compare.Tasks = []string{"t1", "t2"}
+	c.Compare.TokenBudget = []int64{600, 300}
+	dir := t.TempDir()
+	opt := Options{Out: dir, Log: io.Discard, NewEngine: func(train.Config) (backend.Backend, error) { return cpu.New(2), nil }}
+	runs, err := Run(context.Background(), c, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]float64{"t1": 600, "t2": 300}
+	n := 0
+	for _, r := range runs {
+		if r.Method != "grpo" {
+			continue
+		}
+		n++
+		dec, _ := r.Summary.Float(train.KeyRLDecoded)
+		// A run stops after the step that reaches its budget.
+		if b := want[r.Task]; dec < b || dec > b+1000 {
+			t.Errorf("%s: %v sampled tokens, want its budget %v (plus at most one step)", r.Task, dec, b)
+		}
+	}
+	if n != 2 {
+		t.Fatalf("%d grpo runs, want 2", n)
+	}
+	md, err := os.ReadFile(filepath.Join(dir, "compare.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(md), "(t1 600, t2 300)") {
+		t.Errorf("compare.md does not state the per-task budgets:\n%s", md)
+	}
+}

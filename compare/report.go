@@ -205,10 +205,15 @@ func pm(v [2]float64) string { return fmt.Sprintf("%.3f ± %.3f", v[0], v[1]) }
 
 // writeReport writes compare.md, compare.json and <task>.png.
 func writeReport(out string, cfg train.Config, runs []RunResult, sweeps []sweepResult) error {
-	budget := float64(cfg.RL.TokenBudget)
+	budgets := map[string]float64{}
+	var perTask []string
+	for _, tk := range cfg.Compare.Tasks {
+		budgets[tk] = budgetOf(cfg, tk)
+		perTask = append(perTask, fmt.Sprintf("%s %.0f", tk, budgets[tk]))
+	}
 	var md strings.Builder
-	js := map[string]any{"token_budget": budget, "seeds": cfg.Compare.Seeds, "device": "", "tasks": map[string]any{}}
-	fmt.Fprintf(&md, "# Comparison at equal sampled tokens\n\nBudget: %.0f sampled (decoded) tokens per run; seeds %v; mean ± 95 %% CI (t) over seeds. Accuracy is held-out greedy accuracy, interpolated at 25/50/100 %% of the budget; AUC is over the budget fraction [0, 1]. %s\n\n", budget, cfg.Compare.Seeds, startNote(cfg.Compare.Stage0Seed))
+	js := map[string]any{"token_budget": budgets, "seeds": cfg.Compare.Seeds, "device": "", "tasks": map[string]any{}}
+	fmt.Fprintf(&md, "# Comparison at equal sampled tokens\n\nBudget: sampled (decoded) tokens per run, the same for every method of a task (%s); seeds %v; mean ± 95 %% CI (t) over seeds. Accuracy is held-out greedy accuracy, interpolated at 25/50/100 %% of the budget; AUC is over the budget fraction [0, 1]. %s\n\n", strings.Join(perTask, ", "), cfg.Compare.Seeds, startNote(cfg.Compare.Stage0Seed))
 	for _, r := range runs {
 		if d, ok := r.Summary[train.KeyDevice].(string); ok {
 			js["device"] = d
@@ -217,6 +222,7 @@ func writeReport(out string, cfg train.Config, runs []RunResult, sweeps []sweepR
 		}
 	}
 	for _, tk := range cfg.Compare.Tasks {
+		budget := budgets[tk]
 		if len(cfg.Compare.Seeds) == 0 { // a sweep alone
 			fmt.Fprintf(&md, "## Task %s\n\n%s", tk, sweepTable(tk, sweeps))
 			continue

@@ -68,7 +68,7 @@ func (g *grid) sweep(ctx context.Context, ti int, tk string) ([]sweepResult, err
 	if err != nil {
 		return nil, err
 	}
-	budget := float64(g.cfg.RL.TokenBudget)
+	budget := budgetOf(g.cfg, tk)
 	start, err := g.startAccuracy(ctx, ti, tk, cc.TuneSeed, s0, ckpt, reused0)
 	if err != nil {
 		return nil, err

@@ -53,6 +53,10 @@ type CompareConfig struct {
 	// TrainMax, when set, gives task.train_max per task (the difficulty
 	// range's top: operations for T1, digits for T2).
 	TrainMax []int `mapstructure:"train_max" yaml:"train_max"`
+	// TokenBudget, when set, gives rl.token_budget per task: a task whose
+	// policy saturates early is compared over the part of the budget where
+	// the methods differ. Left out of YAML when unset (see LRSweep).
+	TokenBudget []int64 `mapstructure:"token_budget" yaml:"token_budget,omitempty"`
 	// LRSweep, when set, tunes the RL learning rate per method and task:
 	// each method runs on TuneSeed at every rate (full budget), and the
 	// rate with the highest final held-out accuracy (ties: AUC) is used on
@@ -416,7 +420,7 @@ func (c *Config) Validate() error {
 	for _, l := range []struct {
 		key string
 		n   int
-	}{{"sft_steps", len(c.Compare.SFTSteps)}, {"repair_ratio", len(c.Compare.RepairRatio)}, {"train_max", len(c.Compare.TrainMax)}} {
+	}{{"sft_steps", len(c.Compare.SFTSteps)}, {"repair_ratio", len(c.Compare.RepairRatio)}, {"train_max", len(c.Compare.TrainMax)}, {"token_budget", len(c.Compare.TokenBudget)}} {
 		if l.n > 0 && l.n != len(c.Compare.Tasks) {
 			checks = append(checks, fmt.Errorf("config key compare.%s: %d entries for %d tasks", l.key, l.n, len(c.Compare.Tasks)))
 		}
@@ -428,6 +432,11 @@ func (c *Config) Validate() error {
 	}
 	for _, r := range c.Compare.RepairRatio {
 		checks = append(checks, inRange("compare.repair_ratio", r, 0, 1))
+	}
+	for _, b := range c.Compare.TokenBudget {
+		if b <= 0 {
+			checks = append(checks, fmt.Errorf("config key compare.token_budget: %d is not a positive number of sampled tokens", b))
+		}
 	}
 	for _, lr := range c.Compare.LRSweep {
 		checks = append(checks, inRange("compare.lr_sweep", lr, 1e-12, 10))
