@@ -225,8 +225,7 @@ func loadConfigFrom(fs *pflag.FlagSet, path string, resolved bool) (train.Config
 		}
 	}
 	if err := v.UnmarshalExact(&cfg); err != nil {
-		msg := strings.ReplaceAll(err.Error(), "decoding failed due to the following error(s):", "")
-		return cfg, fmt.Errorf("config %s: %s", name, strings.Join(strings.Fields(msg), " "))
+		return cfg, decodeError(name, fs, err)
 	}
 	if !resolved {
 		userSet := func(k string) bool {
@@ -283,4 +282,34 @@ func configYAML(cfg train.Config) ([]byte, error) {
 		return nil, fmt.Errorf("empty config")
 	}
 	return yaml.Marshal(cfg)
+}
+
+// decodeError is one line for a value that does not decode into its key:
+// the first failing element, how many more failed, and where the value came
+// from: the --flag given (and its value) when a flag set the key, else the
+// config file.
+func decodeError(name string, fs *pflag.FlagSet, err error) error {
+	var lines []string
+	for _, l := range strings.Split(err.Error(), "\n") {
+		l = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(l), "*"))
+		if l != "" && !strings.HasPrefix(l, "decoding failed due to") {
+			lines = append(lines, strings.Join(strings.Fields(l), " "))
+		}
+	}
+	if len(lines) == 0 {
+		return fmt.Errorf("config %s: %w", name, err)
+	}
+	msg := lines[0]
+	if len(lines) > 1 {
+		msg += fmt.Sprintf(" (and %d more)", len(lines)-1)
+	}
+	src := "config " + name
+	if fs != nil {
+		fs.Visit(func(f *pflag.Flag) {
+			if strings.HasPrefix(lines[0], "'"+f.Name+"'") || strings.HasPrefix(lines[0], "'"+f.Name+"[") {
+				src = fmt.Sprintf("flag --%s %q", f.Name, f.Value.String())
+			}
+		})
+	}
+	return fmt.Errorf("%s: %s", src, msg)
 }

@@ -88,6 +88,15 @@ func TestConfigPrecedence(t *testing.T) {
 	if _, err := loadConfig(nil, p); err != nil {
 		t.Errorf("with the GPU engine's variables set: %v", err)
 	}
+	// A flag value that does not decode is named as the flag, in one line.
+	bad, _, _ := NewRootCmd().Find([]string{"compare"})
+	if err := bad.Flags().Parse([]string{"--compare.lrs", "rate,rate"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = loadConfig(bad.Flags(), p)
+	if err == nil || !strings.HasPrefix(err.Error(), `flag --compare.lrs "[rate,rate]"`) || !strings.Contains(err.Error(), "(and 1 more)") || strings.Contains(err.Error(), "\n") {
+		t.Errorf("bad flag value: error %q, want one line naming --compare.lrs and its value", err)
+	}
 	t.Setenv("SIRL_RL_STPES", "1")
 	if _, err := loadConfig(nil, p); err == nil || !strings.Contains(err.Error(), "SIRL_RL_STPES") {
 		t.Errorf("misspelt env var: error %v, want one naming it", err)
