@@ -188,9 +188,7 @@ func (g *grid) base(ti int, tk string, seed int) train.Config {
 	if len(cc.TrainMax) > 0 {
 		base.Task.TrainMax = cc.TrainMax[ti]
 	}
-	if len(cc.TokenBudget) > 0 {
-		base.RL.TokenBudget = cc.TokenBudget[ti]
-	}
+	base.RL.TokenBudget = int64(budgetOf(g.cfg, tk))
 	base.Seed = uint64(seed)
 	return base
 }
